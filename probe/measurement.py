@@ -1,0 +1,233 @@
+"""The measurement record: what one run of ``probe measure`` found, as frozen values.
+
+This module owns the record's shape and its JSON form (the object ``probe measure --json``
+prints, one per line in files that ``probe evaluate`` and ``probe export`` read and write).
+The JSON form is flat for the figures a rule or a dashboard needs (``download_mbps``,
+``latency_ms`` ...) and keeps the raw samples under ``samples`` so that any other statistic can
+be recomputed later. Directions that were not measured are ``null``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from probe.errors import RecordFormatError
+
+Direction = Literal["down", "up"]
+CountedAt = Literal["client", "server"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Cumulative payload bytes at a moment, seconds after the direction started."""
+
+    t_s: float
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """Round trips on warm connections, in milliseconds, in the order they were taken."""
+
+    rtts_ms: tuple[float, ...]
+    median_ms: float
+    min_ms: float
+    jitter_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionResult:
+    """One direction's transfer: goodput over the steady-state window plus the raw samples.
+
+    ``samples`` are aggregated over all streams and are what ``goodput_mbps`` was computed
+    from; ``counted_at`` says whose byte counter they are (upload: the server's where it could
+    answer). ``window_start_s``/``window_end_s`` bound the steady-state window on the same
+    time base as the samples.
+    """
+
+    goodput_mbps: float
+    transferred_bytes: int
+    window_start_s: float
+    window_end_s: float
+    samples: tuple[Sample, ...]
+    counted_at: CountedAt
+    loaded_rtts_ms: tuple[float, ...] = ()
+    loaded_latency_ms: float | None = None
+    streams_completed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One measurement run against one server. ``started_at`` is aware UTC."""
+
+    id: str
+    started_at: datetime
+    server: str
+    streams: int
+    duration_s: float
+    backend: str = "native"
+    latency: LatencyResult | None = None
+    download: DirectionResult | None = None
+    upload: DirectionResult | None = None
+    # Conditions that may have limited the result (e.g. "client_cpu_limited", "wifi").
+    # A rule profile treats a flagged measurement as not valid evidence of a shortfall.
+    flags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
+            raise RecordFormatError("started_at must be timezone-aware")
+
+    @property
+    def download_mbps(self) -> float | None:
+        return None if self.download is None else self.download.goodput_mbps
+
+    @property
+    def upload_mbps(self) -> float | None:
+        return None if self.upload is None else self.upload.goodput_mbps
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.latency is None else self.latency.median_ms
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The record as ``probe measure --json`` prints it."""
+        down, up, lat = self.download, self.upload, self.latency
+        return {
+            "schema": SCHEMA_VERSION,
+            "id": self.id,
+            "started_at": self.started_at.astimezone(UTC).isoformat(),
+            "server": self.server,
+            "backend": self.backend,
+            "download_mbps": self.download_mbps,
+            "upload_mbps": self.upload_mbps,
+            "latency_ms": self.latency_ms,
+            "latency_min_ms": None if lat is None else lat.min_ms,
+            "jitter_ms": None if lat is None else lat.jitter_ms,
+            "loaded_latency_down_ms": None if down is None else down.loaded_latency_ms,
+            "loaded_latency_up_ms": None if up is None else up.loaded_latency_ms,
+            "download_bytes": None if down is None else down.transferred_bytes,
+            "upload_bytes": None if up is None else up.transferred_bytes,
+            "streams": self.streams,
+            "duration_s": self.duration_s,
+            "flags": list(self.flags),
+            "download": _direction_details(down),
+            "upload": _direction_details(up),
+            "samples": {
+                "latency_ms": None if lat is None else list(lat.rtts_ms),
+                "download": _sample_pairs(down),
+                "upload": _sample_pairs(up),
+                "loaded_latency_down_ms": None if down is None else list(down.loaded_rtts_ms),
+                "loaded_latency_up_ms": None if up is None else list(up.loaded_rtts_ms),
+            },
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        """Rebuild a record from :meth:`to_json_dict` output; raises RecordFormatError."""
+        if not isinstance(data, Mapping):
+            raise RecordFormatError("a measurement record must be a JSON object")
+        try:
+            samples = data.get("samples") or {}
+            lat_rtts = samples.get("latency_ms")
+            latency = None
+            if data.get("latency_ms") is not None:
+                latency = LatencyResult(
+                    rtts_ms=tuple(float(x) for x in (lat_rtts or ())),
+                    median_ms=_number(data, "latency_ms"),
+                    min_ms=_number(data, "latency_min_ms", default=data["latency_ms"]),
+                    jitter_ms=_number(data, "jitter_ms", default=0.0),
+                )
+            return cls(
+                id=str(data["id"]),
+                started_at=parse_utc(data["started_at"]),
+                server=str(data.get("server", "")),
+                backend=str(data.get("backend", "native")),
+                streams=int(data.get("streams", 0)),
+                duration_s=float(data.get("duration_s", 0.0)),
+                latency=latency,
+                download=_direction_from(data, "download", samples),
+                upload=_direction_from(data, "upload", samples),
+                flags=tuple(str(f) for f in data.get("flags", ())),
+            )
+        except RecordFormatError:
+            raise
+        except KeyError as exc:
+            raise RecordFormatError(f"measurement record lacks the field {exc.args[0]!r}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RecordFormatError(f"measurement record is malformed: {exc}") from exc
+
+
+def parse_utc(value: object) -> datetime:
+    """Parse an ISO 8601 timestamp that carries its offset; naive times are refused."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise RecordFormatError(f"not an ISO 8601 timestamp: {value!r}") from exc
+    else:
+        raise RecordFormatError(f"not a timestamp: {value!r}")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise RecordFormatError(f"timestamp has no UTC offset: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def _number(data: Mapping[str, Any], key: str, default: object = None) -> float:
+    value = data.get(key, default)
+    if value is None:
+        value = default
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number) or number < 0:
+        raise RecordFormatError(f"{key} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "window_start_s": result.window_start_s,
+        "window_end_s": result.window_end_s,
+        "counted_at": result.counted_at,
+        "streams_completed": result.streams_completed,
+    }
+
+
+def _sample_pairs(result: DirectionResult | None) -> list[list[float]] | None:
+    if result is None:
+        return None
+    return [[round(s.t_s, 6), s.total_bytes] for s in result.samples]
+
+
+def _direction_from(
+    data: Mapping[str, Any], name: Direction | str, samples: Mapping[str, Any]
+) -> DirectionResult | None:
+    key = "download" if name == "download" else "upload"
+    rate = data.get(f"{key}_mbps")
+    if rate is None:
+        return None
+    details = data.get(key) or {}
+    loaded_key = "loaded_latency_down_ms" if key == "download" else "loaded_latency_up_ms"
+    pairs: Sequence[Sequence[float]] = samples.get(key) or ()
+    counted_at = details.get("counted_at", "client")
+    if counted_at not in ("client", "server"):
+        raise RecordFormatError(f"{key}.counted_at must be 'client' or 'server'")
+    loaded = data.get(loaded_key)
+    return DirectionResult(
+        goodput_mbps=_number(data, f"{key}_mbps"),
+        transferred_bytes=int(data.get(f"{key}_bytes") or 0),
+        window_start_s=float(details.get("window_start_s", 0.0)),
+        window_end_s=float(details.get("window_end_s", 0.0)),
+        samples=tuple(Sample(float(t), int(b)) for t, b in pairs),
+        counted_at=counted_at,
+        loaded_rtts_ms=tuple(float(x) for x in (samples.get(loaded_key) or ())),
+        loaded_latency_ms=None if loaded is None else _number(data, loaded_key),
+        streams_completed=int(details.get("streams_completed", 0)),
+    )

@@ -1,0 +1,59 @@
+"""The probe <-> measurement-server protocol: paths, parameters, headers and limits.
+
+Client and server meet only here (they never import each other). Everything is plain HTTP/1.1
+so that any HTTP client can be pointed at a server:
+
+``GET  /healthz``                 200 ``{"status": "ok", "version": ...}``; never needs auth.
+``GET  /ping``                    204, no body: one application-level round trip.
+``GET  /download?bytes=N``        200 with exactly N incompressible bytes, ``Content-Length: N``,
+                                  ``Content-Encoding: identity``. The client closes the
+                                  connection when its measurement window ends.
+``POST /upload``                  body sent with ``Transfer-Encoding: chunked`` until the client's
+                                  window ends; the server counts what it *received* and answers
+                                  200 JSON ``{"received_bytes": n, "samples": [[t_s, bytes], ...]}``
+                                  where ``t_s`` is the server's monotonic clock (only differences
+                                  matter) and ``bytes`` the cumulative count, sampled at most
+                                  every ``SERVER_SAMPLE_INTERVAL_S``.
+LibreSpeed compatibility, at ``/`` and under ``/backend/``:
+``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
+``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).
+
+Errors: 400 bad parameter, 401 missing/wrong token, 404 unknown path, 413 over the byte cap,
+503 + ``Retry-After`` when the global or per-client transfer cap is reached. Error bodies are
+JSON ``{"error": "<one line>"}``.
+
+Auth (optional, server-side ``--token``): ``Authorization: Bearer <token>`` or ``?token=``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PATH_HEALTH: Final = "/healthz"
+PATH_PING: Final = "/ping"
+PATH_DOWNLOAD: Final = "/download"
+PATH_UPLOAD: Final = "/upload"
+LIBRESPEED_PREFIXES: Final = ("", "/backend")
+LIBRESPEED_GARBAGE: Final = "/garbage.php"
+LIBRESPEED_EMPTY: Final = "/empty.php"
+LIBRESPEED_GETIP: Final = "/getIP.php"
+
+PARAM_BYTES: Final = "bytes"
+PARAM_TOKEN: Final = "token"
+LIBRESPEED_CHUNK_BYTES: Final = 1_048_576
+LIBRESPEED_MAX_CHUNKS: Final = 1024
+LIBRESPEED_DEFAULT_CHUNKS: Final = 4
+
+HEADER_AUTHORIZATION: Final = "Authorization"
+BEARER_PREFIX: Final = "Bearer "
+
+# Server guard rails (defaults; each is a `probe serve` flag).
+DEFAULT_PORT: Final = 8080
+DEFAULT_MAX_TRANSFER_BYTES: Final = 16 * 1024**3
+DEFAULT_MAX_TRANSFER_S: Final = 60.0
+DEFAULT_MAX_CONCURRENT_TRANSFERS: Final = 64
+DEFAULT_MAX_TRANSFERS_PER_CLIENT: Final = 16
+RETRY_AFTER_S: Final = 5
+
+# How often the server records an upload stream's cumulative byte count.
+SERVER_SAMPLE_INTERVAL_S: Final = 0.05

@@ -1,0 +1,93 @@
+"""The layering, checked by machine on the source text (import-linter checks it too in CI).
+
+The sans-I/O core (engine, compliance and the value modules) must not touch the network, the
+event loop or the clock, and the adapters (client, server, store, sinks, agent) must not import
+each other: they meet only in the core's values and are wired together by the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "probe"
+CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py")
+ADAPTERS = ("client", "server", "store", "sinks", "agent")
+# No I/O, no event loop, no clock in the core: time arrives as data.
+CORE_FORBIDDEN = {
+    "asyncio", "aiohttp", "socket", "selectors", "ssl", "time", "sqlite3", "subprocess",
+    "urllib", "http", "influxdb_client", "requests", "threading", "rich",
+}
+
+
+def _python_files(rel: str) -> list[Path]:
+    path = PACKAGE / rel
+    if path.is_file():
+        return [path]
+    return sorted(path.rglob("*.py")) if path.exists() else []
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _forbidden_calls(path: Path) -> list[str]:
+    """datetime.now()/utcnow()/today() read the clock even without importing time."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"now", "utcnow", "today"}:
+            bad.append(f"{path.name}:{node.lineno} .{node.attr}")
+    return bad
+
+
+CORE_FILES = [p for rel in CORE for p in _python_files(rel)]
+ADAPTER_FILES = [(a, p) for a in ADAPTERS for p in _python_files(a)]
+
+
+class TestCoreIsSansIO:
+    """The core imports nothing that does I/O or reads the clock."""
+
+    @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_no_io_imports(self, path: Path) -> None:
+        roots = {name.split(".")[0] for name in _imports(path)}
+        assert not roots & CORE_FORBIDDEN, f"{path} imports {sorted(roots & CORE_FORBIDDEN)}"
+
+    @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_no_clock_reads(self, path: Path) -> None:
+        assert _forbidden_calls(path) == []
+
+    @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_core_imports_no_adapter_or_cli(self, path: Path) -> None:
+        above = {f"probe.{a}" for a in (*ADAPTERS, "cli")}
+        hits = {n for n in _imports(path) if any(n == a or n.startswith(a + ".") for a in above)}
+        assert not hits, f"{path} imports {sorted(hits)}"
+
+
+class TestAdaptersAreIndependent:
+    """No adapter imports another adapter or the CLI."""
+
+    @pytest.mark.parametrize(
+        ("adapter", "path"), ADAPTER_FILES, ids=lambda v: v if isinstance(v, str) else v.name
+    )
+    def test_no_sibling_imports(self, adapter: str, path: Path) -> None:
+        others = {f"probe.{a}" for a in ADAPTERS if a != adapter} | {"probe.cli"}
+        hits = {n for n in _imports(path) if any(n == o or n.startswith(o + ".") for o in others)}
+        assert not hits, f"{path} imports {sorted(hits)}"
+
+
+class TestNoGrabBagModules:
+    """Modules are named for what they own."""
+
+    def test_no_utils_or_helpers(self) -> None:
+        bad = [p for p in PACKAGE.rglob("*.py") if p.stem in {"utils", "helpers", "misc", "common"}]
+        assert bad == []
