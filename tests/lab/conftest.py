@@ -1,0 +1,48 @@
+"""Lab fixtures: a shaped two-namespace network with ``probe serve`` running on the server side.
+
+Skips (with the reason) where namespaces cannot be made; CI runs as root, so there they run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.lab.netlab import SERVER_IP, Lab, LabUnavailable, lab, lab_unavailable_reason
+
+PROBE_PORT = 8080
+
+
+@pytest.fixture(scope="module")
+def shaped_lab() -> Iterator[Lab]:
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        with lab() as the_lab:
+            yield the_lab
+    except LabUnavailable as exc:  # e.g. a kernel without veth or tbf
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def lab_server(shaped_lab: Lab) -> Iterator[str]:
+    """``probe serve`` inside the server namespace; yields its URL as seen from the client."""
+    server = shaped_lab.popen(
+        shaped_lab.server_ns,
+        [sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PROBE_PORT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://{SERVER_IP}:{PROBE_PORT}"
+    try:
+        shaped_lab.wait_http(shaped_lab.client_ns, f"{url}/healthz")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -1,0 +1,157 @@
+"""A two-host network lab: two namespaces joined by a veth pair, each direction shaped by tbf.
+
+Used by the lab tests and by ``benchmarks/bench_measure.py``. Only RFC 2544 benchmarking
+addresses (198.18.0.0/15) are used inside the namespaces; nothing is routed anywhere else.
+
+Ground truth: a tbf qdisc counts each packet with its 14-byte Ethernet header but without FCS,
+preamble or inter-frame gap, so IPv4 TCP with timestamps (MSS 1448, frame 1514) carries at most
+``R * 1448 / 1514`` of payload on a link shaped at R. Segmentation offloads are turned off so
+that the shaper sees real 1514-byte frames rather than 64 KiB GSO super-packets, which it would
+charge one header for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+SERVER_IP = "198.18.0.1"
+CLIENT_IP = "198.18.0.2"
+PREFIX_LEN = 24
+GOODPUT_SHARE = 1448 / 1514
+
+
+class LabUnavailable(RuntimeError):
+    """Namespaces cannot be made here (not root, or iproute2/tc missing)."""
+
+
+def lab_unavailable_reason() -> str | None:
+    """Why a lab cannot be built on this machine, or None when it can."""
+    if os.geteuid() != 0:
+        return "network namespaces need root (CI runs as root)"
+    for tool in ("ip", "tc"):
+        if shutil.which(tool) is None:
+            return f"{tool} (iproute2) is not installed"
+    return None
+
+
+def _run(argv: Sequence[str]) -> None:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabUnavailable(f"{' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
+
+
+@dataclass
+class Lab:
+    """Two namespaces, ``server`` (198.18.0.1) and ``client`` (198.18.0.2), on one veth pair."""
+
+    tag: str
+    offloads: bool = False
+    shaped_mbps: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def server_ns(self) -> str:
+        return f"plab-s-{self.tag}"
+
+    @property
+    def client_ns(self) -> str:
+        return f"plab-c-{self.tag}"
+
+    @property
+    def server_dev(self) -> str:
+        return f"pls{self.tag}"[:15]
+
+    @property
+    def client_dev(self) -> str:
+        return f"plc{self.tag}"[:15]
+
+    def create(self) -> None:
+        _run(["ip", "netns", "add", self.server_ns])
+        _run(["ip", "netns", "add", self.client_ns])
+        _run(["ip", "link", "add", self.server_dev, "type", "veth", "peer", "name", self.client_dev])
+        for ns, dev, ip in (
+            (self.server_ns, self.server_dev, SERVER_IP),
+            (self.client_ns, self.client_dev, CLIENT_IP),
+        ):
+            _run(["ip", "link", "set", dev, "netns", ns])
+            _run(["ip", "-n", ns, "addr", "add", f"{ip}/{PREFIX_LEN}", "dev", dev])
+            _run(["ip", "-n", ns, "link", "set", dev, "up"])
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            if not self.offloads and shutil.which("ethtool"):
+                _run(["ip", "netns", "exec", ns, "ethtool", "-K", dev,
+                      "tso", "off", "gso", "off", "gro", "off"])
+
+    def destroy(self) -> None:
+        for ns in (self.server_ns, self.client_ns):
+            # Deleting a namespace kills its veth end (and so the pair); processes left inside
+            # are the caller's to stop, which the fixtures do before calling this.
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+    def shape(self, *, down_mbps: float | None, up_mbps: float | None) -> None:
+        """Shape server→client (download) and client→server (upload); None removes shaping."""
+        for ns, dev, rate, key in (
+            (self.server_ns, self.server_dev, down_mbps, "down"),
+            (self.client_ns, self.client_dev, up_mbps, "up"),
+        ):
+            subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"],
+                           capture_output=True, check=False)
+            if rate is not None:
+                _run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
+                      *tbf_args(rate)])
+            self.shaped_mbps[key] = rate
+
+    def expected_goodput_mbps(self, direction: str) -> float | None:
+        """Payload rate a perfect measurement reads on the shaped direction."""
+        rate = self.shaped_mbps.get(direction)
+        return None if rate is None else rate * GOODPUT_SHARE
+
+    def exec_argv(self, ns: str, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", ns, *argv]
+
+    def wait_http(self, ns: str, url: str, timeout_s: float = 20.0) -> None:
+        """Poll ``url`` from inside namespace ``ns`` until it answers (or raise)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            proc = subprocess.run(
+                self.exec_argv(ns, [sys.executable, "-c",
+                                    "import sys, urllib.request; "
+                                    "urllib.request.urlopen(sys.argv[1], timeout=1)", url]),
+                capture_output=True, check=False)
+            if proc.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise LabUnavailable(f"{url} did not answer within {timeout_s:g} s in {ns}")
+
+    def popen(self, ns: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.exec_argv(ns, argv), text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def tbf_args(rate_mbps: float) -> list[str]:
+    """tbf parameters for a rate: a small bucket (so bursts don't bias a multi-second test)
+    and a queue deep enough that a few TCP streams keep the link busy."""
+    rate_bytes_s = rate_mbps * 1e6 / 8
+    burst_bytes = max(16 * 1514, int(rate_bytes_s * 0.002))
+    queue_s = 0.05
+    limit_bytes = max(100 * 1514, int(rate_bytes_s * queue_s))
+    return ["tbf", "rate", f"{rate_mbps}mbit", "burst", str(burst_bytes), "limit", str(limit_bytes)]
+
+
+@contextlib.contextmanager
+def lab(tag: str | None = None, *, offloads: bool = False) -> Iterator[Lab]:
+    """Build a lab and always tear it down, even when the body fails."""
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        raise LabUnavailable(reason)
+    the_lab = Lab(tag=tag or f"{os.getpid() % 100000}{int(time.monotonic() * 1000) % 1000}",
+                  offloads=offloads)
+    try:
+        the_lab.create()
+        yield the_lab
+    finally:
+        the_lab.destroy()
