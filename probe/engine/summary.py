@@ -1,0 +1,138 @@
+"""Summarise raw observations of one run into a :class:`~probe.measurement.Measurement`.
+
+The adapter hands over what it saw, as plain values: round-trip times, each direction's
+client-side byte samples, for upload the server's per-stream timelines, side-channel round
+trips and its own CPU time. This module decides what is reported:
+
+* upload is counted as the server *received* it (merged server timelines) whenever the server
+  answered for every stream; otherwise the client's send count is used, which overstates by
+  what was still in socket buffers, and the record is flagged ``upload_counted_at_client``;
+* a direction whose streams did not all last the whole duration is flagged
+  ``<direction>_streams_ended_early`` (the window then ends when the first one stopped);
+* a direction during which the client process used >= ``CLIENT_CPU_LIMIT_SHARE`` of one CPU is
+  flagged ``client_cpu_limited``: the figure may be the probe's ceiling, not the line's.
+
+All raw samples are kept in the record so any other statistic can be recomputed later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from probe.engine.latency import idle_latency, loaded_latency_ms
+from probe.engine.plan import MeasurePlan
+from probe.engine.throughput import estimate_throughput, merge_stream_timelines
+from probe.errors import ProtocolViolation
+from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measurement, Sample
+
+# Python on one core: above this share of a CPU the client itself may be the bottleneck.
+CLIENT_CPU_LIMIT_SHARE: Final = 0.9
+
+FLAG_UPLOAD_CLIENT_COUNT: Final = "upload_counted_at_client"
+FLAG_CPU_LIMITED: Final = "client_cpu_limited"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionObservation:
+    """What an adapter saw during one direction's transfer (times in s since it started).
+
+    ``samples``: aggregate cumulative bytes as the client counted them (received for download,
+    handed to the kernel for upload). ``all_running_until_s``: when the first stream stopped
+    (None if all ran to the deadline). ``server_timelines``: for upload, each stream's
+    ``[[t_server_s, cumulative_bytes], ...]`` as the server answered, None if it did not.
+    ``elapsed_s``/``client_cpu_s``: wall time and process CPU time of the transfer.
+    """
+
+    samples: tuple[Sample, ...]
+    streams_started: int
+    streams_completed: int
+    all_running_until_s: float | None = None
+    server_timelines: tuple[tuple[tuple[float, int], ...], ...] | None = None
+    server_received_bytes: int | None = None
+    loaded_rtts_ms: tuple[float, ...] = ()
+    elapsed_s: float = 0.0
+    client_cpu_s: float | None = None
+
+
+def summarise_direction(
+    name: str, obs: DirectionObservation, planned_streams: int
+) -> tuple[DirectionResult, tuple[str, ...]]:
+    """The reported figures of one direction plus the flags they raise."""
+    flags: list[str] = []
+    samples: tuple[Sample, ...] = obs.samples
+    limit_s = obs.all_running_until_s
+    counted_at: CountedAt = "client"
+    transferred = samples[-1].total_bytes if samples else 0
+    if obs.server_timelines is not None:
+        try:
+            merged = merge_stream_timelines(obs.server_timelines)
+        except ProtocolViolation:
+            merged = None
+        if merged is not None and len(obs.server_timelines) == obs.streams_started:
+            samples, limit_s, counted_at = merged.samples, merged.first_end_s, "server"
+            transferred = (
+                obs.server_received_bytes
+                if obs.server_received_bytes is not None
+                else samples[-1].total_bytes
+            )
+    if name == "upload" and counted_at == "client":
+        flags.append(FLAG_UPLOAD_CLIENT_COUNT)
+    if obs.streams_completed < planned_streams:
+        flags.append(f"{name}_streams_ended_early")
+    if (
+        obs.client_cpu_s is not None
+        and obs.elapsed_s > 0
+        and obs.client_cpu_s / obs.elapsed_s >= CLIENT_CPU_LIMIT_SHARE
+    ):
+        flags.append(FLAG_CPU_LIMITED)
+    estimate = estimate_throughput(samples, limit_s)
+    result = DirectionResult(
+        goodput_mbps=estimate.goodput_mbps,
+        transferred_bytes=transferred,
+        window_start_s=estimate.window_start_s,
+        window_end_s=estimate.window_end_s,
+        samples=samples,
+        counted_at=counted_at,
+        loaded_rtts_ms=obs.loaded_rtts_ms,
+        loaded_latency_ms=loaded_latency_ms(obs.loaded_rtts_ms),
+        streams_completed=obs.streams_completed,
+    )
+    return result, tuple(flags)
+
+
+def build_measurement(
+    plan: MeasurePlan,
+    *,
+    measurement_id: str,
+    started_at: datetime,
+    server: str,
+    idle_rtts_ms: Sequence[float],
+    download: DirectionObservation | None,
+    upload: DirectionObservation | None,
+    extra_flags: Sequence[str] = (),
+) -> Measurement:
+    """The record of one run; directions the plan did not measure stay None."""
+    flags: list[str] = list(extra_flags)
+    latency: LatencyResult | None = idle_latency(idle_rtts_ms) if idle_rtts_ms else None
+    results: dict[str, DirectionResult | None] = {"download": None, "upload": None}
+    for name, obs in (("download", download), ("upload", upload)):
+        if obs is None:
+            continue
+        result, direction_flags = summarise_direction(name, obs, plan.streams)
+        results[name] = result
+        flags.extend(f for f in direction_flags if f not in flags)
+    return Measurement(
+        id=measurement_id,
+        started_at=started_at,
+        server=server,
+        streams=plan.streams,
+        duration_s=plan.duration_s,
+        backend="native",
+        latency=latency,
+        download=results["download"],
+        upload=results["upload"],
+        flags=tuple(flags),
+    )

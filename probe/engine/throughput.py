@@ -1,0 +1,195 @@
+"""Throughput estimators: the steady-state window and goodput over it, from byte-count samples.
+
+Input is an aggregate series of :class:`~probe.measurement.Sample` (seconds since the direction
+started, cumulative payload bytes over all streams), taken at <= 100 ms intervals on a monotonic
+clock by an adapter. Nothing here reads a clock.
+
+**Warm-up rule** (documented in docs/measurement.md, "Steady-state window"): TCP slow start and
+a shaper's initial token-bucket burst make the first moments unrepresentative, so the window
+starts at the first sample ``t`` such that
+
+* ``t >= MIN_WARMUP_S`` and ``t >= RATE_LOOKBACK_S``, and
+* the rate over ``[t - RATE_LOOKBACK_S, t]`` is at least ``STEADY_FRACTION`` (90 %) of the
+  *reference rate*: the median of those trailing rates over the samples in the second half
+  of the run (which is past any slow start on any path we care about);
+
+and never later than ``MAX_WARMUP_SHARE`` (50 %) of the usable duration, so that at least half
+of the run is always counted. The window ends at ``end_s``: the last sample, or earlier when a
+stream stopped early (``all_running_until_s``), because after that fewer streams are running
+and the path is not being filled the way the plan said.
+
+Goodput = payload bytes in the window x 8 / window length, in Mbit/s (10^6 bit/s). Cumulative
+counts between samples are linearly interpolated.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from statistics import median
+from typing import Final
+
+from probe.errors import ProtocolViolation
+from probe.measurement import Sample
+from probe.units import mbps_from_bytes
+
+RATE_LOOKBACK_S: Final = 0.5
+STEADY_FRACTION: Final = 0.9
+MIN_WARMUP_S: Final = 1.0
+MAX_WARMUP_SHARE: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputEstimate:
+    """Goodput over the steady-state window ``[window_start_s, window_end_s]``."""
+
+    goodput_mbps: float
+    window_start_s: float
+    window_end_s: float
+    window_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergedTimeline:
+    """Per-stream server timelines summed into one series on a common time base.
+
+    ``samples`` start at 0 s = the earliest first sample of any stream; ``first_end_s`` is the
+    last sample time of the stream that ended first (after it, not all streams were running).
+    """
+
+    samples: tuple[Sample, ...]
+    first_end_s: float
+
+
+def check_samples(samples: Sequence[Sample]) -> None:
+    """Raise ValueError unless times and counts never go backwards."""
+    for prev, cur in pairwise(samples):
+        if cur.t_s < prev.t_s or cur.total_bytes < prev.total_bytes:
+            raise ValueError(f"samples go backwards at t={cur.t_s!r}")
+
+
+def cumulative_at(samples: Sequence[Sample], t_s: float) -> float:
+    """Cumulative bytes at ``t_s``, linearly interpolated; clamped outside the samples."""
+    if not samples:
+        return 0.0
+    times = [s.t_s for s in samples]
+    return _interpolate(times, [s.total_bytes for s in samples], t_s)
+
+
+def steady_state_window(
+    samples: Sequence[Sample], all_running_until_s: float | None = None
+) -> tuple[float, float]:
+    """The ``(start_s, end_s)`` of the steady-state window by the rule in the module docstring."""
+    check_samples(samples)
+    if len(samples) < 2:
+        t = samples[0].t_s if samples else 0.0
+        return (t, t)
+    end_s = samples[-1].t_s
+    if all_running_until_s is not None:
+        end_s = max(samples[0].t_s, min(end_s, all_running_until_s))
+    origin = samples[0].t_s
+    usable = [s for s in samples if s.t_s <= end_s]
+    times = [s.t_s for s in usable]
+    counts = [float(s.total_bytes) for s in usable]
+    latest_start = origin + MAX_WARMUP_SHARE * (end_s - origin)
+    earliest_start = origin + max(MIN_WARMUP_S, RATE_LOOKBACK_S)
+    if earliest_start >= latest_start:
+        return (latest_start, end_s)
+
+    def bytes_between(t0: float, t1: float) -> float:
+        return _interpolate(times, counts, t1) - _interpolate(times, counts, t0)
+
+    def trailing_rate(t: float) -> float:
+        return bytes_between(t - RATE_LOOKBACK_S, t) / RATE_LOOKBACK_S
+
+    second_half = [t for t in times if t >= latest_start and t - RATE_LOOKBACK_S >= origin]
+    if second_half:
+        reference = median(trailing_rate(t) for t in second_half)
+    else:
+        reference = bytes_between(latest_start, end_s) / (end_s - latest_start)
+    threshold = STEADY_FRACTION * reference
+    lo = bisect_left(times, earliest_start)
+    hi = bisect_right(times, latest_start)
+    for t in times[lo:hi]:
+        if trailing_rate(t) >= threshold:
+            return (t, end_s)
+    return (latest_start, end_s)
+
+
+def goodput_over(samples: Sequence[Sample], start_s: float, end_s: float) -> tuple[float, int]:
+    """``(Mbit/s, bytes)`` of payload moved between ``start_s`` and ``end_s``."""
+    if end_s <= start_s:
+        return (0.0, 0)
+    moved = cumulative_at(samples, end_s) - cumulative_at(samples, start_s)
+    return (mbps_from_bytes(moved, end_s - start_s), round(moved))
+
+
+def estimate_throughput(
+    samples: Sequence[Sample], all_running_until_s: float | None = None
+) -> ThroughputEstimate:
+    """Goodput over the steady-state window of ``samples``."""
+    start_s, end_s = steady_state_window(samples, all_running_until_s)
+    rate_mbps, window_bytes = goodput_over(samples, start_s, end_s)
+    total = samples[-1].total_bytes if samples else 0
+    return ThroughputEstimate(rate_mbps, start_s, end_s, window_bytes, total)
+
+
+def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> MergedTimeline:
+    """Sum per-stream ``[[t_server_s, cumulative_bytes], ...]`` into one aggregate series.
+
+    All timelines are on one server monotonic clock. Each stream's count is *linearly*
+    interpolated between its own samples (bytes arrive continuously; a step function would
+    under-count every stream by up to one server sample interval at any instant that falls
+    between its samples), is 0 before its first sample and holds its last value after its end.
+    The sum of piecewise-linear functions is piecewise linear with knots at the union of the
+    sample times, so evaluating at that union is exact, not an approximation.
+    Raises ProtocolViolation for timelines that are empty, malformed or go backwards.
+    """
+    streams: list[tuple[list[float], list[float]]] = []
+    for index, timeline in enumerate(timelines):
+        times: list[float] = []
+        counts: list[float] = []
+        for point in timeline:
+            if len(point) != 2:
+                raise ProtocolViolation(
+                    f"upload stream {index}: sample {point!r} is not [t, bytes]"
+                )
+            t, b = float(point[0]), float(point[1])
+            if times and (t < times[-1] or b < counts[-1]):
+                raise ProtocolViolation(f"upload stream {index}: server samples go backwards")
+            if b < 0:
+                raise ProtocolViolation(f"upload stream {index}: negative byte count")
+            times.append(t)
+            counts.append(b)
+        if not times:
+            raise ProtocolViolation(f"upload stream {index}: the server sent no samples")
+        streams.append((times, counts))
+    if not streams:
+        raise ProtocolViolation("no upload stream timelines to merge")
+    origin = min(times[0] for times, _ in streams)
+    knots = sorted({t for times, _ in streams for t in times})
+    merged = []
+    for t in knots:
+        total = 0.0
+        for times, counts in streams:
+            if t >= times[0]:
+                total += _interpolate(times, counts, t)
+        merged.append(Sample(t - origin, round(total)))
+    first_end = min(times[-1] for times, _ in streams) - origin
+    return MergedTimeline(tuple(merged), first_end)
+
+
+def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
+    if t <= times[0]:
+        return float(values[0])
+    if t >= times[-1]:
+        return float(values[-1])
+    i = bisect_right(times, t)
+    t0, t1 = times[i - 1], times[i]
+    v0, v1 = values[i - 1], values[i]
+    if t1 == t0:
+        return float(v1)
+    return float(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
