@@ -1,0 +1,105 @@
+"""The probe's own endpoints (:mod:`probe.wire`): health, ping, download and upload.
+
+Download and upload share the transfer primitives with the LibreSpeed endpoints
+(``send_download`` here, :func:`probe.server.intake.consume_body`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import hdrs, web
+
+from probe import __version__, wire
+from probe.server import state
+from probe.server.guards import json_error
+from probe.server.intake import consume_body
+from probe.server.payload import abort, send_random
+
+NO_STORE = "no-store, no-cache, must-revalidate, max-age=0"
+
+
+def parse_count(request: web.Request, name: str, *, default: int | None = None) -> int:
+    """A non-negative integer query parameter, or 400 naming the parameter."""
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise json_error(web.HTTPBadRequest, f"missing parameter {name}=N")
+        return default
+    # int() alone would accept " 12", "1_000" and "+5"; a plain digit string is the contract.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        raise json_error(web.HTTPBadRequest, f"{name} must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+async def send_download(
+    request: web.Request, count: int, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    """Answer with ``count`` random bytes under the byte, duration and concurrency caps."""
+    config = request.app[state.CONFIG]
+    if count > config.max_transfer_bytes:
+        raise json_error(
+            web.HTTPRequestEntityTooLarge,
+            f"{count} bytes requested; this server's cap is {config.max_transfer_bytes}",
+            max_size=config.max_transfer_bytes, actual_size=count,
+        )
+    with request.app[state.SLOTS].hold(request):
+        response = web.StreamResponse(headers=headers)
+        response.content_type = "application/octet-stream"
+        response.content_length = count
+        # identity: a compressing proxy or middleware must never shrink the measured bytes.
+        response.headers[hdrs.CONTENT_ENCODING] = "identity"
+        response.headers[hdrs.CACHE_CONTROL] = NO_STORE
+        try:
+            await response.prepare(request)
+            async with asyncio.timeout(config.max_transfer_s):
+                await send_random(
+                    request, response, request.app[state.PAYLOAD], count,
+                    use_sendfile=config.use_sendfile,
+                )
+        except TimeoutError:
+            abort(request)  # the duration cap: the body is cut off, never faked complete
+        except ConnectionError:
+            abort(request)  # the client closed at its deadline: normal, nothing to log
+    return response
+
+
+async def health(request: web.Request) -> web.Response:
+    slots = request.app[state.SLOTS]
+    return web.json_response(
+        {"status": "ok", "version": __version__, "active_transfers": slots.active},
+        headers={hdrs.CACHE_CONTROL: NO_STORE},
+    )
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={hdrs.CACHE_CONTROL: NO_STORE})
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    return await send_download(request, parse_count(request, wire.PARAM_BYTES))
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    config = request.app[state.CONFIG]
+    with request.app[state.SLOTS].hold(request):
+        try:
+            intake = await consume_body(
+                request, max_bytes=config.max_transfer_bytes, max_s=config.max_transfer_s,
+            )
+        except ConnectionError:
+            # The client vanished mid-body: nobody is left to answer.
+            abort(request)
+            return web.Response(status=400)
+        except web.RequestPayloadError:
+            raise json_error(web.HTTPBadRequest, "malformed request body", close=True) from None
+    return web.json_response(intake.as_json(), headers={hdrs.CACHE_CONTROL: NO_STORE})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(wire.PATH_HEALTH, health)
+    app.router.add_get(wire.PATH_PING, ping)
+    # No HEAD: sendfile would write a body that a HEAD answer must not have.
+    app.router.add_get(wire.PATH_DOWNLOAD, download, allow_head=False)
+    app.router.add_post(wire.PATH_UPLOAD, upload)
+    app.router.add_put(wire.PATH_UPLOAD, upload)

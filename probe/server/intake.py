@@ -1,0 +1,76 @@
+"""Upload bodies: read, count and time-stamp what the server actually received, then drop it.
+
+The count is what the upload rate is computed from (the client's send count overstates it by
+whatever sits in socket buffers), so it is taken here, on the server's monotonic clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from probe import wire
+from probe.server.guards import json_error
+
+
+@dataclass(slots=True)
+class Intake:
+    """Cumulative bytes received, sampled at most every ``SERVER_SAMPLE_INTERVAL_S``."""
+
+    received_bytes: int = 0
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"received_bytes": self.received_bytes,
+                "samples": [[t, n] for t, n in self.samples]}
+
+
+async def consume_body(
+    request: web.Request, *, max_bytes: int, max_s: float, sample: bool = True
+) -> Intake:
+    """Read the whole body (chunked or Content-Length) in large pieces, counting bytes.
+
+    Raises 413 (connection closed) past ``max_bytes`` and 408 past ``max_s``; a client that
+    disconnects surfaces as ``ConnectionError``.
+    """
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise json_error(
+            web.HTTPRequestEntityTooLarge, f"body of {declared} bytes exceeds the cap of "
+            f"{max_bytes} bytes", close=True, max_size=max_bytes, actual_size=declared,
+        )
+    intake = Intake()
+    clock = time.monotonic
+    interval_s = wire.SERVER_SAMPLE_INTERVAL_S
+    last_t = clock()
+    if sample:
+        intake.samples.append((last_t, 0))
+    received = 0
+    try:
+        async with asyncio.timeout(max_s):
+            # iter_any() hands over whatever the protocol has buffered, without re-chunking
+            # or joining: the fewest Python-level copies (docs/server.md, "Upload").
+            async for chunk in request.content.iter_any():
+                received += len(chunk)
+                if received > max_bytes:
+                    raise json_error(
+                        web.HTTPRequestEntityTooLarge,
+                        f"body exceeds the cap of {max_bytes} bytes", close=True,
+                        max_size=max_bytes, actual_size=received,
+                    )
+                if sample:
+                    now = clock()
+                    if now - last_t >= interval_s:
+                        intake.samples.append((now, received))
+                        last_t = now
+    except TimeoutError:
+        raise json_error(
+            web.HTTPRequestTimeout, f"upload exceeded the {max_s:g} s duration cap", close=True,
+        ) from None
+    intake.received_bytes = received
+    if sample and intake.samples[-1][1] != received:
+        intake.samples.append((clock(), received))
+    return intake

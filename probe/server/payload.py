@@ -1,0 +1,95 @@
+"""Download bodies: N incompressible bytes, sent zero-copy where the kernel allows.
+
+One random block per worker process is generated once from ``os.urandom`` and kept twice:
+in an anonymous in-memory file (``memfd_create``) for ``loop.sendfile`` — the kernel hands the
+same pages to every connection, no copy through Python — and as a ``memoryview`` for the
+``write()`` fallback that TLS transports (and event loops without sendfile) need. A body longer
+than the block repeats it; a 16 MiB period is far beyond any compressor's window, so the bytes
+stay incompressible (tests check zlib cannot shrink them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+
+from aiohttp import web
+
+# Size of each write() in the fallback path (docs/server.md compares sizes).
+WRITE_SLICE_BYTES = 1024 * 1024
+
+
+class RandomPayload:
+    """A block of random bytes as a sendfile-able file and as a memoryview."""
+
+    def __init__(self, size_bytes: int) -> None:
+        data = os.urandom(size_bytes)
+        self.size_bytes = size_bytes
+        self.view = memoryview(data)
+        self.file: io.FileIO | None = None
+        memfd_create = getattr(os, "memfd_create", None)
+        if memfd_create is not None:  # Linux; elsewhere the write() path serves
+            fd = memfd_create("probe-payload", getattr(os, "MFD_CLOEXEC", 0))
+            written = 0
+            while written < size_bytes:
+                written += os.write(fd, self.view[written:])
+            self.file = io.FileIO(fd, "rb", closefd=True)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.view.release()
+
+
+async def send_random(
+    request: web.Request, response: web.StreamResponse, payload: RandomPayload, count: int,
+    *, use_sendfile: bool,
+) -> None:
+    """Write ``count`` random bytes as the body of an already prepared response.
+
+    Raises ``ConnectionError`` when the client goes away; callers treat that as normal.
+    """
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("client went away")
+    sent = 0
+    if use_sendfile and payload.file is not None:
+        loop = asyncio.get_running_loop()
+        try:
+            while sent < count:
+                n = await loop.sendfile(
+                    transport, payload.file, 0, min(count - sent, payload.size_bytes),
+                    fallback=False,
+                )
+                if n == 0:
+                    break
+                sent += n
+        except (RuntimeError, NotImplementedError):
+            # RuntimeError covers SendfileNotAvailableError (nothing of this call was sent)
+            # and "not supported for transport" (TLS); uvloop raises NotImplementedError.
+            if transport.is_closing():
+                raise ConnectionResetError("client went away") from None
+        else:
+            return
+    await _write_slices(response, payload, count - sent)
+
+
+async def _write_slices(response: web.StreamResponse, payload: RandomPayload, count: int) -> None:
+    view = payload.view
+    offset = 0
+    while count > 0:
+        n = min(count, WRITE_SLICE_BYTES, payload.size_bytes - offset)
+        await response.write(view[offset:offset + n])
+        count -= n
+        offset = (offset + n) % payload.size_bytes
+
+
+def abort(request: web.Request) -> None:
+    """Drop the connection now: a body cut short must not look complete."""
+    transport = request.transport
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.abort()

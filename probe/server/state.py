@@ -1,0 +1,13 @@
+"""What a running server application holds, under typed ``AppKey``s (set up in ``app.py``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from probe.server.config import ServerConfig
+from probe.server.guards import TransferSlots
+from probe.server.payload import RandomPayload
+
+CONFIG: web.AppKey[ServerConfig] = web.AppKey("config", ServerConfig)
+PAYLOAD: web.AppKey[RandomPayload] = web.AppKey("payload", RandomPayload)
+SLOTS: web.AppKey[TransferSlots] = web.AppKey("slots", TransferSlots)
