@@ -1,0 +1,167 @@
+"""An in-memory result store with the SQLite store's behaviour, for tests and dry runs.
+
+It keeps the same contract (idempotent save, outbox order, rejections and quarantine, age
+retention) so code written against ``ResultStore`` can be tested without a file. Size-based
+retention is not modelled: there are no pages to count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from probe.errors import StoreError
+from probe.measurement import Measurement
+from probe.store.records import (
+    OutboxEntry,
+    PruneResult,
+    RetentionPolicy,
+    StoredRecord,
+    StoreStatus,
+    figures_of,
+)
+from probe.store.schema import SCHEMA_VERSION
+
+
+@dataclass
+class _Row:
+    seq: int
+    stored: StoredRecord
+    started_at: datetime
+    figures: dict[str, object]
+    queued: bool = True
+    rejections: int = 0
+    quarantined: bool = False
+    last_error: str | None = None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryStore:
+    """ResultStore fake: everything in a dict, nothing survives the process."""
+
+    path = ":fake:"
+
+    def __init__(
+        self,
+        *,
+        policy: RetentionPolicy | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.policy = policy or RetentionPolicy()
+        self._clock = clock
+        self._rows: dict[str, _Row] = {}
+        self._next_seq = 1
+        self._last_delivery: datetime | None = None
+        self._last_error: tuple[str, datetime] | None = None
+        self._pruned_undelivered = 0
+
+    def save(
+        self,
+        measurement: Measurement,
+        *,
+        probe_id: str,
+        subscriber_id: str | None = None,
+        contract_ref: str | None = None,
+        verdict: str | None = None,
+    ) -> None:
+        if measurement.id in self._rows:
+            return
+        record = measurement.to_json_dict()
+        try:  # the same round trip the SQLite store makes, so the same records fail
+            record = json.loads(json.dumps(record, allow_nan=False))
+        except ValueError as exc:
+            raise StoreError(f"measurement {measurement.id} cannot be stored: {exc}") from exc
+        stored = StoredRecord(record, probe_id, subscriber_id, contract_ref, verdict,
+                              stored_at=self._clock(), delivered_at=None)
+        self._rows[measurement.id] = _Row(self._next_seq, stored, measurement.started_at,
+                                          figures_of(record))
+        self._next_seq += 1
+
+    def history(
+        self, since: datetime | None = None, *, limit: int | None = None
+    ) -> list[StoredRecord]:
+        rows = sorted(self._rows.values(), key=lambda r: (r.started_at, r.seq))
+        picked = [r.stored for r in rows if since is None or r.started_at >= since]
+        return picked if limit is None else picked[:limit]
+
+    def prune(self) -> PruneResult:
+        removed = undelivered = 0
+        if self.policy.max_age_days is not None:
+            cutoff = self._clock() - timedelta(days=self.policy.max_age_days)
+            for key, row in list(self._rows.items()):
+                if row.started_at < cutoff:
+                    removed += 1
+                    undelivered += row.queued
+                    del self._rows[key]
+        self._pruned_undelivered += undelivered
+        return PruneResult(removed, undelivered)
+
+    def status(self) -> StoreStatus:
+        starts = [r.started_at for r in self._rows.values()]
+        queued = [r for r in self._rows.values() if r.queued]
+        return StoreStatus(
+            path=self.path, schema_version=SCHEMA_VERSION, measurements=len(self._rows),
+            oldest_started_at=min(starts, default=None),
+            newest_started_at=max(starts, default=None),
+            backlog=sum(not r.quarantined for r in queued),
+            quarantined=sum(r.quarantined for r in queued),
+            last_delivery_at=self._last_delivery,
+            last_error=None if self._last_error is None else self._last_error[0],
+            last_error_at=None if self._last_error is None else self._last_error[1],
+            pruned_undelivered=self._pruned_undelivered, size_bytes=0,
+        )
+
+    def pending(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        rows = sorted(
+            (r for r in self._rows.values() if r.queued and not r.quarantined and r.seq > after),
+            key=lambda r: r.seq,
+        )[:limit]
+        return [
+            OutboxEntry(r.seq, r.figures, r.stored.probe_id, r.stored.subscriber_id,
+                        r.stored.contract_ref, r.stored.verdict, r.rejections)
+            for r in rows
+        ]
+
+    def mark_delivered(self, ids: Sequence[int]) -> None:
+        now = self._clock()
+        wanted = set(ids)
+        for key, row in self._rows.items():
+            if row.seq in wanted and row.queued:
+                row.queued = False
+                s = row.stored
+                self._rows[key].stored = StoredRecord(
+                    s.record, s.probe_id, s.subscriber_id, s.contract_ref, s.verdict,
+                    s.stored_at, now,
+                )
+        if ids:
+            self._last_delivery = now
+
+    def record_error(
+        self,
+        message: str,
+        *,
+        rejected_ids: Sequence[int] = (),
+        quarantine_ids: Sequence[int] = (),
+    ) -> None:
+        self._last_error = (message, self._clock())
+        for row in self._rows.values():
+            if row.seq in rejected_ids or row.seq in quarantine_ids:
+                row.rejections += 1
+                row.last_error = message
+                row.quarantined = row.quarantined or row.seq in quarantine_ids
+
+    def requeue_quarantined(self) -> int:
+        count = 0
+        for row in self._rows.values():
+            if row.quarantined:
+                row.quarantined, row.rejections = False, 0
+                count += 1
+        return count
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,183 @@
+"""What the result store hands out and takes in: stored records, outbox entries, status, policy.
+
+These values are shared by the SQLite store and its in-memory fake, and the ``ResultStore``
+protocol is the interface the CLI programs against. ``OutboxEntry`` carries the record's flat
+JSON figures and labels; it satisfies the sinks' ``PointSource``/``OutboxEntry`` protocols by
+shape alone, so neither adapter imports the other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from probe.measurement import Measurement
+
+DEFAULT_DB_NAME = "probe.db"
+ROOT_STATE_DIR = Path("/var/lib/probe")
+STATE_DIR_ENV = "PROBE_STATE_DIR"
+
+# Two years: EU contract terms run up to 24 months, and a dispute may reach back that far.
+DEFAULT_MAX_AGE_DAYS = 730
+# A measurement with raw samples is 5-20 kB; 512 MiB holds years at 96 measurements a day and
+# still fits the flash of a small router or SBC. Both limits are settings.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+# Keys of Measurement.to_json_dict() that are bulky detail, not figures a sink needs.
+DETAIL_KEYS = frozenset({"samples", "download", "upload"})
+
+
+def default_db_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$PROBE_STATE_DIR/probe.db``, else /var/lib/probe (root) or ~/.local/state/probe."""
+    env = os.environ if env is None else env
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV]) / DEFAULT_DB_NAME
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return ROOT_STATE_DIR / DEFAULT_DB_NAME
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "probe" / DEFAULT_DB_NAME
+
+
+def figures_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's flat JSON form without the raw samples (what the outbox keeps)."""
+    return {k: v for k, v in record.items() if k not in DETAIL_KEYS}
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How much history to keep; the oldest measurements go first."""
+
+    max_age_days: float | None = DEFAULT_MAX_AGE_DAYS
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """One stored measurement: the full JSON record plus its labels and delivery state."""
+
+    record: Mapping[str, Any]
+    probe_id: str
+    subscriber_id: str | None
+    contract_ref: str | None
+    verdict: str | None
+    stored_at: datetime
+    delivered_at: datetime | None
+
+    @property
+    def measurement_id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def measurement(self) -> Measurement:
+        return Measurement.from_json_dict(self.record)
+
+    def to_export_dict(self) -> dict[str, Any]:
+        """The record as ``probe export`` writes it: ``probe measure --json``'s object + labels."""
+        out = dict(self.record)
+        out.update(
+            probe_id=self.probe_id,
+            subscriber_id=self.subscriber_id,
+            contract_ref=self.contract_ref,
+            verdict=self.verdict,
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A measurement waiting to be forwarded; ``rejections`` counts 4xx refusals of it alone."""
+
+    outbox_id: int
+    figures: Mapping[str, Any]
+    probe_id: str
+    subscriber_id: str | None
+    contract_ref: str | None
+    verdict: str | None
+    rejections: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What one retention pass removed; undelivered rows are counted so no loss is silent."""
+
+    removed: int
+    removed_undelivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """The store's state as ``probe status`` shows it."""
+
+    path: str
+    schema_version: int
+    measurements: int
+    oldest_started_at: datetime | None
+    newest_started_at: datetime | None
+    backlog: int
+    quarantined: int
+    last_delivery_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    pruned_undelivered: int
+    size_bytes: int
+
+    def to_json_dict(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        return {
+            "path": self.path,
+            "schema_version": self.schema_version,
+            "measurements": self.measurements,
+            "oldest_started_at": iso(self.oldest_started_at),
+            "newest_started_at": iso(self.newest_started_at),
+            "backlog": self.backlog,
+            "quarantined": self.quarantined,
+            "last_delivery_at": iso(self.last_delivery_at),
+            "last_error": self.last_error,
+            "last_error_at": iso(self.last_error_at),
+            "pruned_undelivered": self.pruned_undelivered,
+            "size_bytes": self.size_bytes,
+        }
+
+
+class ResultStore(Protocol):
+    """The store interface the CLI uses; SqliteStore and MemoryStore both provide it."""
+
+    def save(
+        self,
+        measurement: Measurement,
+        *,
+        probe_id: str,
+        subscriber_id: str | None = None,
+        contract_ref: str | None = None,
+        verdict: str | None = None,
+    ) -> None: ...
+
+    def history(
+        self, since: datetime | None = None, *, limit: int | None = None
+    ) -> list[StoredRecord]: ...
+
+    def status(self) -> StoreStatus: ...
+
+    def prune(self) -> PruneResult: ...
+
+    def pending(self, limit: int, *, after: int = 0) -> Sequence[OutboxEntry]: ...
+
+    def mark_delivered(self, ids: Sequence[int]) -> None: ...
+
+    def record_error(
+        self,
+        message: str,
+        *,
+        rejected_ids: Sequence[int] = (),
+        quarantine_ids: Sequence[int] = (),
+    ) -> None: ...
+
+    def requeue_quarantined(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,85 @@
+"""The store's SQL schema as an ordered list of migrations, applied under ``PRAGMA user_version``.
+
+Migration *n* (1-based) takes a store from version n-1 to n. Each runs in one ``BEGIN
+IMMEDIATE`` transaction together with its ``user_version`` bump, so a crash mid-migration
+leaves the old version intact. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from probe.errors import StoreError
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: measurements (the full record as JSON + indexed figures), outbox, sink state.
+    (
+        # AUTOINCREMENT: a pruned row's seq is never reused, so a late mark_delivered from a
+        # forwarder that started before the prune can never hit a different measurement.
+        """CREATE TABLE measurements (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            probe_id TEXT NOT NULL,
+            subscriber_id TEXT,
+            contract_ref TEXT,
+            verdict TEXT,
+            started_at_us INTEGER NOT NULL,
+            download_mbps REAL,
+            upload_mbps REAL,
+            latency_ms REAL,
+            stored_at_us INTEGER NOT NULL,
+            delivered_at_us INTEGER,
+            record_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX measurements_started_at ON measurements (started_at_us)",
+        "CREATE INDEX measurements_subscriber ON measurements (subscriber_id, started_at_us)",
+        # The outbox keeps the flat figures (no raw samples) so that forwarding never parses
+        # the bulky full record; rows leave it when a sink has acknowledged them with a 2xx.
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
+            figures_json TEXT NOT NULL,
+            rejections INTEGER NOT NULL DEFAULT 0,
+            quarantined_at_us INTEGER,
+            last_error TEXT
+        )""",
+        """CREATE TABLE sink_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_delivery_at_us INTEGER,
+            last_error TEXT,
+            last_error_at_us INTEGER,
+            pruned_undelivered INTEGER NOT NULL DEFAULT 0
+        )""",
+        "INSERT INTO sink_state (id) VALUES (1)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the store to SCHEMA_VERSION; returns the version found before. Autocommit conn."""
+    found = _user_version(conn)
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the result store {path} has schema version {found}, newer than this probe "
+            f"understands ({SCHEMA_VERSION}); upgrade the probe or use another --db"
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have migrated meanwhile.
+        current = _user_version(conn)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version:d}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -1,0 +1,338 @@
+"""The embedded result store: one SQLite file in WAL mode holding every measurement and the outbox.
+
+Durability rule: ``save()`` returns only after the measurement (full JSON record with raw
+samples) and its outbox row are committed together and fsynced. ``synchronous=FULL`` because
+probes lose power: under WAL, ``NORMAL`` may roll back the last commits after a power cut
+(SQLite's own documentation), and FULL costs a fraction of a millisecond per measurement here
+(see docs/store-and-forward.md). ``busy_timeout`` lets ``probe measure`` and a running
+forwarder share the file. sqlite3 errors are translated into ``StoreError`` messages that
+name the file and say what to do; the file is never deleted or rewritten to "fix" it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from probe.errors import StoreError
+from probe.measurement import Measurement
+from probe.store import retention, schema
+from probe.store.records import (
+    OutboxEntry,
+    PruneResult,
+    RetentionPolicy,
+    StoredRecord,
+    StoreStatus,
+    figures_of,
+)
+
+DEFAULT_BUSY_TIMEOUT_S = 10.0
+# Retention runs after every this many saves (and on request); it is cheap but not free.
+PRUNE_EVERY_SAVES = 50
+MAX_ERROR_TEXT = 500
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _ONE_US
+
+
+def from_us(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqliteStore:
+    """The SQLite result store; also the forwarder's outbox (see probe.sinks.forwarder)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        *,
+        policy: RetentionPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.policy = policy
+        self._clock = clock
+        self._saves = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        policy: RetentionPolicy | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    ) -> SqliteStore:
+        """Open (creating parent directory, file and schema if needed) or raise StoreError."""
+        where = str(path)
+        if where != ":memory:":
+            try:
+                Path(where).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the directory of the result store {where}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+        conn: sqlite3.Connection | None = None
+        with translate_errors(where, "open"):
+            conn = sqlite3.connect(where, timeout=busy_timeout_s, isolation_level=None)
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal" and where != ":memory:":
+                    raise StoreError(f"the result store {where} cannot use WAL mode ({mode})")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                schema.migrate(conn, where)
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, where, policy=policy or RetentionPolicy(), clock=clock)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def save(
+        self,
+        measurement: Measurement,
+        *,
+        probe_id: str,
+        subscriber_id: str | None = None,
+        contract_ref: str | None = None,
+        verdict: str | None = None,
+    ) -> None:
+        """Commit the measurement and queue it for forwarding; saving an id again is a no-op."""
+        record = measurement.to_json_dict()
+        try:
+            record_json = json.dumps(record, separators=(",", ":"), allow_nan=False)
+            figures_json = json.dumps(figures_of(record), separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:
+            raise StoreError(f"measurement {measurement.id} cannot be stored: {exc}") from exc
+        with self._transaction("save a measurement to"):
+            cur = self._conn.execute(
+                "INSERT INTO measurements (id, probe_id, subscriber_id, contract_ref, verdict,"
+                " started_at_us, download_mbps, upload_mbps, latency_ms, stored_at_us,"
+                " record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                (
+                    measurement.id, probe_id, subscriber_id, contract_ref, verdict,
+                    to_us(measurement.started_at), measurement.download_mbps,
+                    measurement.upload_mbps, measurement.latency_ms, to_us(self._clock()),
+                    record_json,
+                ),
+            )
+            if cur.rowcount == 1:
+                self._conn.execute(
+                    "INSERT INTO outbox (seq, figures_json) VALUES (?, ?)",
+                    (cur.lastrowid, figures_json),
+                )
+        self._saves += 1
+        if self._saves % PRUNE_EVERY_SAVES == 0:
+            self.prune()
+
+    def history(
+        self, since: datetime | None = None, *, limit: int | None = None
+    ) -> list[StoredRecord]:
+        """Stored measurements started at or after ``since``, oldest first."""
+        return list(self.iter_history(since, limit=limit))
+
+    def iter_history(
+        self, since: datetime | None = None, *, limit: int | None = None
+    ) -> Iterator[StoredRecord]:
+        """Like history(), streaming (for exports larger than memory)."""
+        sql = (
+            "SELECT record_json, probe_id, subscriber_id, contract_ref, verdict, stored_at_us,"
+            " delivered_at_us FROM measurements WHERE started_at_us >= ?"
+            " ORDER BY started_at_us, seq LIMIT ?"
+        )
+        params = (-(2**62) if since is None else to_us(since), -1 if limit is None else limit)
+        with translate_errors(self.path, "read"):
+            rows = self._conn.execute(sql, params)
+            for rec, probe, sub, contract, verdict, stored, delivered in rows:
+                yield StoredRecord(
+                    record=json.loads(rec), probe_id=probe, subscriber_id=sub,
+                    contract_ref=contract, verdict=verdict,
+                    stored_at=from_us(stored) or _EPOCH, delivered_at=from_us(delivered),
+                )
+
+    def prune(self) -> PruneResult:
+        """Apply the retention policy (age, then size), oldest measurements first."""
+        with self._transaction("apply retention to"):
+            return retention.prune(self._conn, self.policy, to_us(self._clock()))
+
+    def status(self) -> StoreStatus:
+        with translate_errors(self.path, "read"):
+            count, oldest, newest = self._conn.execute(
+                "SELECT count(*), min(started_at_us), max(started_at_us) FROM measurements"
+            ).fetchone()
+            backlog, quarantined = self._conn.execute(
+                "SELECT count(*) - count(quarantined_at_us), count(quarantined_at_us) FROM outbox"
+            ).fetchone()
+            last_delivery, last_error, last_error_at, pruned = self._conn.execute(
+                "SELECT last_delivery_at_us, last_error, last_error_at_us, pruned_undelivered"
+                " FROM sink_state WHERE id = 1"
+            ).fetchone()
+            return StoreStatus(
+                path=self.path, schema_version=schema.SCHEMA_VERSION, measurements=count,
+                oldest_started_at=from_us(oldest), newest_started_at=from_us(newest),
+                backlog=backlog, quarantined=quarantined,
+                last_delivery_at=from_us(last_delivery), last_error=last_error,
+                last_error_at=from_us(last_error_at), pruned_undelivered=pruned,
+                size_bytes=retention.used_bytes(self._conn),
+            )
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's ``PRAGMA integrity_check``: ``["ok"]`` or the problems it found."""
+        with translate_errors(self.path, "check"):
+            return [str(row[0]) for row in self._conn.execute("PRAGMA integrity_check")]
+
+    # -- outbox (structurally satisfies probe.sinks.forwarder.Outbox) ------------------------
+
+    def pending(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        """Up to ``limit`` queued, non-quarantined entries with ``outbox_id > after``, in order."""
+        with translate_errors(self.path, "read the outbox of"):
+            rows = self._conn.execute(
+                "SELECT o.seq, o.figures_json, o.rejections, m.probe_id, m.subscriber_id,"
+                " m.contract_ref, m.verdict FROM outbox o JOIN measurements m USING (seq)"
+                " WHERE o.seq > ? AND o.quarantined_at_us IS NULL ORDER BY o.seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [
+            OutboxEntry(
+                outbox_id=seq, figures=json.loads(figures), probe_id=probe,
+                subscriber_id=sub, contract_ref=contract, verdict=verdict, rejections=rejections,
+            )
+            for seq, figures, rejections, probe, sub, contract, verdict in rows
+        ]
+
+    def mark_delivered(self, ids: Sequence[int]) -> None:
+        """Remove acknowledged entries from the outbox and stamp their delivery time."""
+        if not ids:
+            return
+        now = to_us(self._clock())
+        params = [(now, i) for i in ids]
+        with self._transaction("record a delivery in"):
+            self._conn.executemany(
+                "UPDATE measurements SET delivered_at_us = ? WHERE seq = ?", params
+            )
+            self._conn.executemany("DELETE FROM outbox WHERE seq = ?", [(i,) for i in ids])
+            self._conn.execute(
+                "UPDATE sink_state SET last_delivery_at_us = ? WHERE id = 1", (now,)
+            )
+
+    def record_error(
+        self,
+        message: str,
+        *,
+        rejected_ids: Sequence[int] = (),
+        quarantine_ids: Sequence[int] = (),
+    ) -> None:
+        """Remember the last sink error; count rejections; set poison entries aside."""
+        now = to_us(self._clock())
+        text = message[:MAX_ERROR_TEXT]
+        with self._transaction("record a sink error in"):
+            self._conn.execute(
+                "UPDATE sink_state SET last_error = ?, last_error_at_us = ? WHERE id = 1",
+                (text, now),
+            )
+            self._conn.executemany(
+                "UPDATE outbox SET rejections = rejections + 1, last_error = ? WHERE seq = ?",
+                [(text, i) for i in rejected_ids],
+            )
+            self._conn.executemany(
+                "UPDATE outbox SET rejections = rejections + 1, last_error = ?,"
+                " quarantined_at_us = ? WHERE seq = ?",
+                [(text, now, i) for i in quarantine_ids],
+            )
+
+    def requeue_quarantined(self) -> int:
+        """Give quarantined entries another chance (after the sink's schema was fixed)."""
+        with self._transaction("requeue quarantined entries in"):
+            cur = self._conn.execute(
+                "UPDATE outbox SET quarantined_at_us = NULL, rejections = 0"
+                " WHERE quarantined_at_us IS NOT NULL"
+            )
+            return int(cur.rowcount)
+
+    def quarantined(self) -> list[tuple[int, str, str]]:
+        """(outbox id, measurement id, last error) of every quarantined entry."""
+        with translate_errors(self.path, "read the outbox of"):
+            rows = self._conn.execute(
+                "SELECT o.seq, m.id, coalesce(o.last_error, '') FROM outbox o"
+                " JOIN measurements m USING (seq) WHERE o.quarantined_at_us IS NOT NULL"
+                " ORDER BY o.seq"
+            ).fetchall()
+        return [(int(a), str(b), str(c)) for a, b, c in rows]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[None]:
+        with translate_errors(self.path, action):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+@contextmanager
+def translate_errors(path: str, action: str) -> Iterator[None]:
+    """Turn sqlite3 errors into one-line StoreErrors that say what to do."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(describe(exc, path, action)) from exc
+
+
+def describe(exc: sqlite3.Error, path: str, action: str) -> str:
+    text = str(exc)
+    low = text.lower()
+    head = f"cannot {action} the result store {path}"
+    hint: Any
+    if "full" in low:
+        hint = "the disk is full; free space (nothing already stored was lost)"
+    elif "readonly" in low or "read-only" in low:
+        hint = "the file or its directory is read-only; use a writable --db PATH"
+    elif "not a database" in low or "malformed" in low or "corrupt" in low:
+        hint = (
+            "the file is damaged or not a probe store; it was left untouched: move it aside to "
+            f"start a new store, or recover it with `sqlite3 {path} .recover`"
+        )
+    elif "locked" in low or "busy" in low:
+        hint = "another process holds it locked; retry, or check for a stuck probe process"
+    elif "unable to open" in low:
+        hint = "the file cannot be opened (missing directory or no permission)"
+    else:
+        hint = text
+    return f"{head}: {hint} ({text})" if hint != text else f"{head}: {text}"
