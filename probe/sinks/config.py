@@ -13,7 +13,9 @@ text (error messages from foreign libraries) before the text is shown or stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
@@ -88,3 +90,49 @@ class SinkConfig:
     def describe(self) -> str:
         """A one-line, token-free description for messages: kind, URL, bucket."""
         return f"{self.kind} at {self.url} (bucket {self.bucket})"
+
+
+ENV_VARS = {
+    "url": "PROBE_INFLUX_URL",
+    "kind": "PROBE_INFLUX_KIND",
+    "bucket": "PROBE_INFLUX_BUCKET",
+    "org": "PROBE_INFLUX_ORG",
+    "token": "PROBE_INFLUX_TOKEN",
+    "token_file": "PROBE_INFLUX_TOKEN_FILE",
+}
+
+
+def resolve_sink_config(
+    flags: Mapping[str, str | float | None], env: Mapping[str, str]
+) -> SinkConfig:
+    """Flags win over environment; the token comes from a file or the environment only.
+
+    A token on the command line would be visible to every user in ``ps``, so there is no
+    ``--token`` flag.
+    """
+
+    def pick(key: str) -> str | None:
+        value = flags.get(key)
+        return str(value) if value not in (None, "") else (env.get(ENV_VARS[key]) or None)
+
+    url = pick("url")
+    if not url:
+        raise ConfigError(f"no sink configured: pass --url or set {ENV_VARS['url']}")
+    token_file = pick("token_file")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise ConfigError(f"cannot read the token file {token_file}: {reason}") from None
+    else:
+        token = env.get(ENV_VARS["token"], "")
+    timeout = flags.get("timeout")
+    return SinkConfig.create(
+        kind=pick("kind") or "influxdb2",
+        url=url,
+        bucket=pick("bucket"),
+        org=pick("org"),
+        token=token,
+        timeout_s=DEFAULT_TIMEOUT_S if timeout is None else float(timeout),
+    )

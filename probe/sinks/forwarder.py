@@ -140,7 +140,7 @@ class Forwarder:
                 self.outbox.record_error(failure.message)
                 return report
 
-    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], None]) -> None:
+    def run(self, should_stop: Callable[[], bool], wait: Callable[[float], object]) -> None:
         """Drain forever: idle when the queue is empty, back off while the sink fails.
 
         ``wait(seconds)`` sleeps (an Event.wait, so a signal can cut it short).
