@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.measure_cmd",
     "probe.cli.serve_cmd",
     "probe.cli.demo_cmd",
+    "probe.cli.store_cmd",
 )
 
 DESCRIPTION = """\
