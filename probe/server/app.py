@@ -6,15 +6,40 @@ its own after fork) and its transfer counters; routes come from ``handlers`` and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from probe.server import handlers, librespeed, state
 from probe.server.config import ServerConfig
 from probe.server.guards import TransferSlots, json_errors, token_middleware
 from probe.server.payload import RandomPayload
+
+
+class _ClientFaultFilter(logging.Filter):
+    """Demote aiohttp's tracebacks for requests malformed on the client's side to one DEBUG line.
+
+    aiohttp logs a bad chunk size or header as "Error handling request" at ERROR with a
+    traceback; on an exposed measurement server anyone can produce those at will. They are
+    answered with a 400 either way; real bugs in our handlers still log at ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        record.msg = f"{record.getMessage()}: {exc.message}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return SERVER_LOG.isEnabledFor(logging.DEBUG)
+
+
+SERVER_LOG = logging.getLogger("probe.server.http")
+SERVER_LOG.addFilter(_ClientFaultFilter())
 
 
 async def _payload_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -37,6 +62,7 @@ def create_app(config: ServerConfig) -> web.Application:
             "auto_decompress": False,
             # A refused or abandoned body is not drained for 10 s; the connection closes.
             "lingering_time": 0.0,
+            "logger": SERVER_LOG,
         },
     )
     app[state.CONFIG] = config
