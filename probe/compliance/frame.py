@@ -1,0 +1,164 @@
+"""Measurements as a pandas DataFrame, cut into per-plan numpy windows in local time.
+
+The fleet evaluation takes one DataFrame with the columns of :data:`COLUMNS` (``started_at``
+aware UTC; rates/latency as floats, NaN where a direction was not measured; ``flagged`` True
+when the measurement was limited by the local environment). :func:`windows_by_plan` converts
+the UTC instants to each subscriber's local calendar day and time of day (zoneinfo rules via
+pandas, so DST days have 23 or 25 hours), drops flagged rows and rows before the contract start,
+and returns one :class:`Window` per plan, sorted by subscriber and time. Spacing rules use the
+UTC instants (elapsed time); day and hour rules use the local values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from probe.compliance.contract import Contract, Plan
+from probe.errors import RecordFormatError
+from probe.measurement import Measurement
+
+COLUMNS = ("subscriber_id", "started_at", "download_mbps", "upload_mbps", "latency_ms", "flagged")
+DAY_MS = 86_400_000
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Valid measurements of the subscribers on one plan, sorted by subscriber then time.
+
+    ``sub`` indexes ``contracts``; ``bounds[i]:bounds[i+1]`` are subscriber i's rows. ``day`` is
+    the local calendar day (days since 1970-01-01), ``sod_ms`` the local wall-clock time of day.
+    """
+
+    contracts: tuple[Contract, ...]
+    sub: Ints
+    t_ms: Ints
+    day: Ints
+    sod_ms: Ints
+    download: Floats
+    upload: Floats
+    latency_ms: Floats
+    flagged: Ints  # per subscriber: flagged measurements in the contract period (not counted)
+    bounds: Ints
+
+    @property
+    def size(self) -> int:
+        return len(self.contracts)
+
+    def rates(self, direction: str) -> Floats:
+        return self.download if direction == "download" else self.upload
+
+
+def measurements_frame(records: Iterable[Measurement], subscriber_id: str = "") -> pd.DataFrame:
+    """One row per measurement record (the shape ``probe measure --json`` lines give)."""
+    rows = [
+        {
+            "subscriber_id": subscriber_id,
+            "started_at": m.started_at,
+            "download_mbps": np.nan if m.download_mbps is None else m.download_mbps,
+            "upload_mbps": np.nan if m.upload_mbps is None else m.upload_mbps,
+            "latency_ms": np.nan if m.latency_ms is None else m.latency_ms,
+            "flagged": bool(m.flags),
+        }
+        for m in records
+    ]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    return frame
+
+
+def _utc_ms(column: pd.Series) -> Ints:
+    if not isinstance(column.dtype, pd.DatetimeTZDtype):
+        raise RecordFormatError("started_at must hold timezone-aware timestamps")
+    values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]")
+    return np.asarray(values.astype(np.int64), dtype=np.int64)
+
+
+def _floats(frame: pd.DataFrame, name: str) -> Floats:
+    if name not in frame:
+        return np.full(len(frame), np.nan)
+    values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isnan(values) & ((values < 0) | ~np.isfinite(values))
+    if bad.any():
+        raise RecordFormatError(f"{name} must be finite and >= 0, got {values[bad][0]!r}")
+    return values
+
+
+def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
+    """Local wall-clock milliseconds since 1970-01-01 (local), per row's time zone."""
+    local = np.empty_like(t_ms)
+    for z, name in enumerate(zones):
+        rows = np.flatnonzero(zone_of_row == z)
+        if rows.size == 0:
+            continue
+        utc = pd.DatetimeIndex(t_ms[rows].astype("datetime64[ms]")).tz_localize("UTC")
+        wall = utc.tz_convert(name).tz_localize(None).as_unit("ms")
+        local[rows] = wall.asi8
+    return local
+
+
+def windows_by_plan(
+    frame: pd.DataFrame, contracts: Mapping[str, Contract]
+) -> list[tuple[Plan, Window]]:
+    """Split a fleet's measurements into one local-time :class:`Window` per plan id."""
+    missing = {"started_at"} - set(frame.columns)
+    if missing:
+        raise RecordFormatError("measurements lack the column 'started_at'")
+    ids = list(contracts)
+    if "subscriber_id" in frame and frame["subscriber_id"].astype(str).ne("").any():
+        codes = pd.Categorical(frame["subscriber_id"].astype(str), categories=ids).codes
+        code = np.asarray(codes, dtype=np.int64)
+    elif len(ids) == 1:
+        code = np.zeros(len(frame), dtype=np.int64)
+    else:
+        raise RecordFormatError("measurements need a subscriber_id column for a fleet of contracts")
+    t_ms = _utc_ms(frame["started_at"])
+    down, up = _floats(frame, "download_mbps"), _floats(frame, "upload_mbps")
+    latency = _floats(frame, "latency_ms")
+    flagged = (frame["flagged"].to_numpy(dtype=bool) if "flagged" in frame
+               else np.zeros(len(frame), dtype=bool))
+
+    known = code >= 0
+    cons = [contracts[i] for i in ids]
+    big = np.iinfo(np.int64).min
+    start_ms = np.array([big if (s := c.start_utc()) is None else int(s.timestamp() * 1000)
+                         for c in cons], dtype=np.int64)
+    in_period = known & (t_ms >= start_ms[np.where(known, code, 0)])
+    zones = sorted({c.time_zone for c in cons})
+    zone_of_contract = np.array([zones.index(c.time_zone) for c in cons], dtype=np.int64)
+    rows = np.flatnonzero(in_period)
+    local = _local(t_ms[rows], zone_of_contract[code[rows]], zones)
+
+    plan_ids = list(dict.fromkeys(c.plan.id for c in cons))
+    plan_of_contract = np.array([plan_ids.index(c.plan.id) for c in cons], dtype=np.int64)
+    row_flag = flagged[rows]
+    out: list[tuple[Plan, Window]] = []
+    for p, plan_id in enumerate(plan_ids):
+        members = np.flatnonzero(plan_of_contract == p)
+        renumber = np.full(len(cons), -1, dtype=np.int64)
+        renumber[members] = np.arange(members.size)
+        sub_all = renumber[code[rows]]
+        on_plan = sub_all >= 0
+        flag_counts = np.bincount(sub_all[on_plan & row_flag], minlength=members.size)
+        take = np.flatnonzero(on_plan & ~row_flag)
+        sub, t = sub_all[take], t_ms[rows][take]
+        order = np.lexsort((t, sub))
+        take, sub, t = take[order], sub[order], t[order]
+        wall = local[take]
+        day = wall // DAY_MS
+        src = rows[take]
+        bounds = np.searchsorted(sub, np.arange(members.size + 1)).astype(np.int64)
+        plan = cons[members[0]].plan
+        out.append((plan, Window(
+            contracts=tuple(cons[m] for m in members), sub=sub, t_ms=t, day=day,
+            sod_ms=wall - day * DAY_MS, download=down[src], upload=up[src],
+            latency_ms=latency[src], flagged=flag_counts.astype(np.int64), bounds=bounds,
+        )))
+        assert plan.id == plan_id
+    return out
