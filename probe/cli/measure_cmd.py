@@ -1,0 +1,184 @@
+"""``probe measure``: measure one server now and print the record (human or ``--json``).
+
+Also owns the human rendering shared with ``probe demo``: the live progress display (rich, on
+stderr, only when stderr is a terminal and ``--json`` is off) and the short summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from probe.engine.plan import DEFAULT_DURATION_S, DEFAULT_STREAMS, MAX_DURATION_S, MAX_STREAMS
+from probe.errors import EXIT_OK, ConfigError
+
+if TYPE_CHECKING:
+    from probe.engine.plan import Progress
+    from probe.measurement import Measurement
+
+DESCRIPTION = """\
+Measure download and upload goodput (Mbit/s = 10^6 bit/s of HTTP payload), idle latency,
+jitter and loaded latency against a probe measurement server (`probe serve`).
+
+Each direction runs --streams parallel TCP streams for --duration seconds; TCP slow start is
+discarded by the steady-state rule in docs/measurement.md and the rate is computed over the
+rest. Upload is counted as the server received it. --json prints exactly one JSON object with
+the raw samples; directions not measured are null.
+
+Exit codes: 0 measured; 2 bad arguments; 3 server unreachable, refused or timed out;
+1 the server answered something unusable.
+"""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 1.0 <= value <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DURATION_S:g}, got {text}")
+    return value
+
+
+def _streams(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_STREAMS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_STREAMS}, got {value}")
+    return value
+
+
+def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: float) -> None:
+    """Options shared by ``measure`` and ``demo``."""
+    parser.add_argument("--duration", type=_seconds, default=default_duration_s, metavar="S",
+                        help=f"seconds per direction (default {default_duration_s:g})")
+    parser.add_argument("--streams", type=_streams, default=DEFAULT_STREAMS, metavar="N",
+                        help=f"parallel TCP streams per direction (default {DEFAULT_STREAMS})")
+    parser.add_argument("--direction", choices=("down", "up", "both"), default="both",
+                        help="which directions to measure (default both)")
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON object (the measurement record) on stdout")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "measure", help="measure a line against a probe server",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--server", required=True, metavar="URL",
+                        help="the measurement server, e.g. http://198.18.0.1:8080")
+    add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
+    parser.add_argument("--token-file", type=Path, metavar="F",
+                        help="file holding the server's shared token (sent as a Bearer token)")
+    # Accepted now so scripts and the lab can pass it; results are not stored yet, so it
+    # changes nothing until the local store is wired in.
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not keep the result in the local store")
+    parser.set_defaults(handler=handle)
+
+
+def read_token(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"token file {path} is not UTF-8 text") from None
+    if not token or any(c.isspace() for c in token):
+        raise ConfigError(f"token file {path} must hold one token on one line")
+    return token
+
+
+def build_plan(args: argparse.Namespace) -> Any:
+    from probe.engine.plan import MeasurePlan, directions_from_choice
+
+    return MeasurePlan(duration_s=args.duration, streams=args.streams,
+                       directions=directions_from_choice(args.direction))
+
+
+def handle(args: argparse.Namespace) -> int:
+    from probe.client import run_measurement
+
+    plan = build_plan(args)
+    token = read_token(args.token_file)
+    record = run_with_display(
+        lambda on_progress: run_measurement(plan, args.server, token=token,
+                                            on_progress=on_progress),
+        show_progress=not args.json,
+    )
+    emit(record, as_json=args.json)
+    return EXIT_OK
+
+
+def run_with_display(
+    start: Callable[[Callable[[Progress], None] | None], Coroutine[Any, Any, Measurement]],
+    *, show_progress: bool,
+) -> Measurement:
+    """Run the measurement coroutine, drawing live progress on a terminal's stderr."""
+    import asyncio
+
+    if not (show_progress and sys.stderr.isatty()):
+        return asyncio.run(start(None))
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    display = RichProgress(TextColumn("{task.description:<10}"), BarColumn(),
+                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == "done":
+            return
+        if p.phase not in tasks:
+            tasks[p.phase] = display.add_task(p.phase, total=p.duration_s or 1.0, rate="")
+        rate = "" if p.current_mbps is None else f"{p.current_mbps:9.2f} Mbit/s"
+        done = p.elapsed_s if p.duration_s else 1.0
+        display.update(tasks[p.phase], completed=done, rate=rate)
+
+    with display:
+        return asyncio.run(start(on_progress))
+
+
+def emit(record: Measurement, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record.to_json_dict(), separators=(",", ":")))
+    else:
+        print(render_summary(record))
+
+
+def _rate(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:10.2f} Mbit/s"
+
+
+def render_summary(m: Measurement) -> str:
+    """A short human summary of one record."""
+    lines = [f"server    {m.server}   ({m.streams} streams, {m.duration_s:g} s per direction)"]
+    for label, result in (("download", m.download), ("upload", m.upload)):
+        if result is None:
+            lines.append(f"{label:<9} not measured")
+            continue
+        loaded = ("" if result.loaded_latency_ms is None
+                  else f", loaded latency {result.loaded_latency_ms:.1f} ms")
+        lines.append(
+            f"{label:<9} {_rate(result.goodput_mbps)}   "
+            f"({result.transferred_bytes / 1e6:,.1f} MB, window {result.window_start_s:.1f}-"
+            f"{result.window_end_s:.1f} s, counted at {result.counted_at}{loaded})"
+        )
+    if m.latency is not None:
+        lines.append(f"latency   {m.latency.median_ms:10.2f} ms       (min "
+                     f"{m.latency.min_ms:.2f} ms, jitter {m.latency.jitter_ms:.2f} ms, "
+                     f"{len(m.latency.rtts_ms)} round trips)")
+    if m.flags:
+        lines.append(f"flags     {', '.join(m.flags)}")
+    lines.append(f"id        {m.id}   {m.started_at.isoformat(timespec='seconds')}")
+    return "\n".join(lines)
