@@ -1,0 +1,59 @@
+"""A real measurement server in the test's event loop, and deliberately broken servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from probe.server import RunningServer, ServerConfig, start_server
+
+
+@pytest.fixture
+async def live_server() -> AsyncIterator[RunningServer]:
+    server = await start_server(ServerConfig(host="127.0.0.1", port=0))
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def token_server() -> AsyncIterator[RunningServer]:
+    server = await start_server(ServerConfig(host="127.0.0.1", port=0, token="s3cret-token"))
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[Callable[[RawHandler], Awaitable[str]]]:
+    """Start a TCP server on loopback that runs ``handler`` per connection; returns its URL."""
+    servers: list[asyncio.Server] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def start(handler: RawHandler) -> str:
+        async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writers.append(writer)
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                await handler(reader, writer)
+
+        server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
+        servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield start
+    finally:
+        for writer in writers:
+            writer.close()
+        for server in servers:
+            server.close()
+            await server.wait_closed()

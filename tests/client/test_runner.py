@@ -1,0 +1,148 @@
+"""run_measurement against the real in-process server, and its errors against broken servers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from probe.client import run_measurement
+from probe.engine.plan import MeasurePlan, Progress
+from probe.errors import (
+    MeasurementError,
+    MeasurementTimeout,
+    ProtocolViolation,
+    ServerUnreachable,
+    UsageError,
+)
+from probe.server import RunningServer
+from tests.client.conftest import RawHandler
+from tests.support import free_port
+
+RawServer = Callable[[RawHandler], Awaitable[str]]
+
+
+class TestAgainstRealServer:
+    """A short run against the real server yields a complete, self-consistent record."""
+
+    async def test_both_directions(self, live_server: RunningServer) -> None:
+        seen: list[Progress] = []
+        plan = MeasurePlan(duration_s=1.5, streams=2)
+        m = await run_measurement(plan, live_server.url, on_progress=seen.append)
+        assert m.download is not None
+        assert m.upload is not None
+        assert m.download_mbps is not None
+        assert m.download_mbps > 0
+        assert m.upload_mbps is not None
+        assert m.upload_mbps > 0
+        # Upload is counted as the server received it, and the server's count is the total.
+        assert m.upload.counted_at == "server"
+        assert "upload_counted_at_client" not in m.flags
+        assert m.upload.transferred_bytes == m.upload.samples[-1].total_bytes
+        assert m.download.counted_at == "client"
+        assert m.download.streams_completed == 2
+        # Raw samples are kept, start at zero and never go backwards.
+        down = m.download.samples
+        assert down[0].t_s == 0.0
+        assert down[0].total_bytes == 0
+        assert all(b.t_s >= a.t_s and b.total_bytes >= a.total_bytes
+                   for a, b in itertools.pairwise(down))
+        assert m.download.transferred_bytes == down[-1].total_bytes
+        assert m.latency is not None
+        assert len(m.latency.rtts_ms) == plan.ping_count
+        assert m.latency.min_ms <= m.latency.median_ms
+        assert {p.phase for p in seen} >= {"latency", "download", "upload", "done"}
+        data = m.to_json_dict()
+        assert data["backend"] == "native"
+        assert data["streams"] == 2
+        assert data["server"] == live_server.url
+
+    async def test_one_direction_leaves_the_other_null(self, live_server: RunningServer) -> None:
+        m = await run_measurement(MeasurePlan(duration_s=1.0, streams=1, directions=("up",)),
+                                  live_server.url)
+        data = m.to_json_dict()
+        assert data["download_mbps"] is None
+        assert data["samples"]["download"] is None
+        assert data["upload_mbps"] > 0
+
+    async def test_token_is_sent(self, token_server: RunningServer) -> None:
+        plan = MeasurePlan(duration_s=1.0, streams=1, directions=("down",))
+        with pytest.raises(MeasurementError, match="token"):
+            await run_measurement(plan, token_server.url)
+        m = await run_measurement(plan, token_server.url, token="s3cret-token")
+        assert m.download_mbps is not None
+        assert m.download_mbps > 0
+
+
+class TestErrorMapping:
+    """Foreign failures become the probe's errors, each with a one-line message."""
+
+    async def test_closed_port_is_unreachable(self) -> None:
+        with pytest.raises(ServerUnreachable, match="refused"):
+            await run_measurement(MeasurePlan(duration_s=1.0), f"http://127.0.0.1:{free_port()}")
+
+    @pytest.mark.parametrize("url", ["garbage", "ftp://127.0.0.1/", "http://127.0.0.1:99999",
+                                     "http://user:pw@127.0.0.1:1"])
+    async def test_bad_url_is_usage_error(self, url: str) -> None:
+        with pytest.raises(UsageError):
+            await run_measurement(MeasurePlan(duration_s=1.0), url)
+
+    async def test_bad_token_is_usage_error(self, live_server: RunningServer) -> None:
+        with pytest.raises(UsageError, match="token"):
+            await run_measurement(MeasurePlan(duration_s=1.0), live_server.url, token="a\r\nb")
+
+    async def test_500_is_a_protocol_violation(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno")
+                await writer.drain()
+
+        url = await raw_server(handler)
+        with pytest.raises(ProtocolViolation, match="500"):
+            await run_measurement(MeasurePlan(duration_s=1.0), url)
+
+    async def test_garbage_answer_is_a_protocol_violation(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+            await writer.drain()
+
+        url = await raw_server(handler)
+        with pytest.raises(ProtocolViolation, match="HTTP"):
+            await run_measurement(MeasurePlan(duration_s=1.0), url)
+
+    async def test_silent_server_times_out(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # accept, never answer
+
+        url = await raw_server(handler)
+        with pytest.raises(MeasurementTimeout, match="did not answer"):
+            await run_measurement(MeasurePlan(duration_s=1.0, connect_timeout_s=0.3), url)
+
+    async def test_close_before_answer_is_unreachable(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+
+        url = await raw_server(handler)
+        with pytest.raises(ServerUnreachable, match="closed"):
+            await run_measurement(MeasurePlan(duration_s=1.0), url)
+
+    async def test_busy_server(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"GET /ping"):
+                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                else:
+                    body = b'{"error": "too many transfers"}'
+                    writer.write(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+
+        url = await raw_server(handler)
+        with pytest.raises(MeasurementError, match=r"busy \(503\).*retry after 5 s"):
+            await run_measurement(MeasurePlan(duration_s=1.0, directions=("down",)), url)
