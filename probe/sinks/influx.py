@@ -21,6 +21,7 @@ unavailable     429, 5xx, refused, timeout      stop; back off with jitter; retr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,5 +100,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(reason, BaseException):
         return _reason(reason)
     text = str(reason or exc)
-    # urllib3 prefixes with the repr of its connection object; keep the human part.
-    return text.split(": ", 1)[-1] if "object at 0x" in text else text
+    # urllib3 prefixes the connection's repr ("HTTPConnection(host=..., port=...): Failed to
+    # establish a new connection: [Errno 111] ..."); the URL is already in our message.
+    text = re.sub(r"^\w+\(host=.*?\): ", "", text)
+    text = re.sub(r"^<[^>]*object at 0x[0-9a-f]+>: ", "", text)
+    return re.sub(r"\[Errno -?\d+\] ", "", text)
