@@ -135,6 +135,10 @@ def _plan(table: Mapping[str, Any], where: str, problems: list[Problem]) -> Plan
     rules = table.get("rules", {})
     if not isinstance(rules, Mapping):
         problems.append(Problem(f"{where}.rules", "must be a table"))
+    if profile in PROFILES and isinstance(rules, Mapping):
+        resolved = resolve(PROFILES[profile].parameters, rules, f"{where}.rules")
+        if not isinstance(resolved, Params):
+            problems.extend(resolved)
     if len(problems) > before or down is None:
         return None
     plan = Plan(plan_id or name, name, technology, profile, down, up, dict(rules))
@@ -146,11 +150,12 @@ def _plan(table: Mapping[str, Any], where: str, problems: list[Problem]) -> Plan
 
 
 def _contract(table: Mapping[str, Any], where: str, plans: Mapping[str, Plan],
-              problems: list[Problem]) -> Contract | None:
+              declared: int, problems: list[Problem]) -> Contract | None:
+    """``declared``: plan tables in the file, valid or not (a bad plan is reported once)."""
     _unknown(table, CONTRACT_KEYS, where, problems)
     before = len(problems)
     subscriber = _text(table, "subscriber_id", where, problems)
-    plan_ref = _text(table, "plan", where, problems, required=len(plans) != 1)
+    plan_ref = _text(table, "plan", where, problems, required=declared != 1)
     zone = _text(table, "time_zone", where, problems)
     region = _text(table, "region", where, problems, required=False)
     if zone:
@@ -162,7 +167,7 @@ def _contract(table: Mapping[str, Any], where: str, plans: Mapping[str, Plan],
     if start is not None and (isinstance(start, datetime) or not isinstance(start, date)):
         problems.append(Problem(f"{where}.start", f"must be a date like 2026-01-31, got {start!r}"))
     plan = plans.get(plan_ref) if plan_ref else next(iter(plans.values()), None)
-    if plan is None and len(problems) == before:
+    if plan is None and len(problems) == before and len(plans) == declared:
         known = ", ".join(plans) or "none in this file"
         problems.append(Problem(f"{where}.plan", f"no plan {plan_ref!r} (plans: {known})"))
     if len(problems) > before or plan is None:
@@ -175,7 +180,8 @@ def parse_document(doc: Mapping[str, Any]) -> ContractSet | list[Problem]:
     problems: list[Problem] = []
     _unknown(doc, {"plan", "contract"}, "", problems)
     plans: dict[str, Plan] = {}
-    for where, table in _tables(doc, "plan", problems):
+    plan_tables = _tables(doc, "plan", problems)
+    for where, table in plan_tables:
         plan = _plan(table, where, problems)
         if plan is not None:
             if plan.id in plans:
@@ -186,7 +192,7 @@ def parse_document(doc: Mapping[str, Any]) -> ContractSet | list[Problem]:
     if not plans and not tables and not problems:
         problems.append(Problem("plan", "is required: the file has no [plan] table"))
     for where, table in tables:
-        contract = _contract(table, where, plans, problems)
+        contract = _contract(table, where, plans, len(plan_tables), problems)
         if contract is not None:
             if contract.subscriber_id in contracts:
                 problems.append(Problem(f"{where}.subscriber_id",
