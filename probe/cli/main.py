@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.serve_cmd",
     "probe.cli.demo_cmd",
     "probe.cli.store_cmd",
+    "probe.cli.contracts_cmd",
+    "probe.cli.evaluate_cmd",
 )
 
 DESCRIPTION = """\
