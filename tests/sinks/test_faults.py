@@ -55,7 +55,8 @@ class TestAuthentication:
         filled_store(db, 4)
         code, out, err = forward_once(db, stub.url)
         assert code == 1
-        assert "HTTP 401" in err and "check the token" in err
+        assert "HTTP 401" in err
+        assert "check the token" in err
         assert err.count("probe: error:") == 1
         assert "4 measurement(s) stay queued" in err
         assert TOKEN not in out + err
@@ -64,7 +65,8 @@ class TestAuthentication:
         status = run_probe(["status", "--json", "--db", str(db)])
         assert TOKEN not in status.stdout + status.stderr
         data = json.loads(status.stdout)
-        assert data["backlog"] == 4 and "HTTP 401" in data["last_error"]
+        assert data["backlog"] == 4
+        assert "HTTP 401" in data["last_error"]
 
     def test_token_from_a_file(self, influx_stub: StubFactory, tmp_path: Path) -> None:
         stub = influx_stub(lambda req: (204, ""))
@@ -95,7 +97,8 @@ class TestUnavailable:
         filled_store(db, 3)
         code, _, err = forward_once(db, stub.url)
         assert code == 1
-        assert "HTTP 503" in err and "will retry later" in err
+        assert "HTTP 503" in err
+        assert "will retry later" in err
         assert len(stub.requests) == 1  # one try per pass: no tight retry inside a pass
 
     def test_wrong_url_is_unreachable_with_backoff(self, tmp_path: Path) -> None:
@@ -104,7 +107,8 @@ class TestUnavailable:
         url = f"http://127.0.0.1:{free_port()}"
         code, _, err = forward_once(db, url)
         assert code == 1
-        assert f"cannot reach influxdb2 at {url}" in err and "refused" in err.lower()
+        assert f"cannot reach influxdb2 at {url}" in err
+        assert "refused" in err.lower()
         waits: list[float] = []
         with SqliteStore.open(db) as store:
             writer = InfluxWriter(SinkConfig.create(kind="influxdb2", url=url, org="o",
@@ -119,7 +123,9 @@ class TestUnavailable:
         db = tmp_path / "probe.db"
         filled_store(db, 1)
         code, _, err = forward_once(db, f"http://user:{TOKEN}@127.0.0.1:9")
-        assert code == 2 and "not the URL" in err and TOKEN not in err
+        assert code == 2
+        assert "not the URL" in err
+        assert TOKEN not in err
 
 
 class TestRejectedLines:
@@ -143,7 +149,8 @@ class TestRejectedLines:
                            verdict="bad" if i == 5 else "pass")
         outputs = [forward_once(db, stub.url) for _ in range(3)]
         assert [code for code, _, _ in outputs] == [0, 0, 0]
-        assert "refused (1/3)" in outputs[0][2] and "delivered 11" in outputs[0][2]
+        assert "refused (1/3)" in outputs[0][2]
+        assert "delivered 11" in outputs[0][2]
         assert "quarantined after 3 refusals" in outputs[2][2]
         assert "field type conflict" in outputs[2][2]
         with SqliteStore.open(db) as store:

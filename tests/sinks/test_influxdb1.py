@@ -75,5 +75,6 @@ class TestInfluxQL:
         lines = encode_points([LabelledRecord.of(make_measurement(7), "probe-3")])
         assert db.write(DB, lines)[0] == 204
         assert db.write(DB, lines)[0] == 204
-        got = rows(db, f'SELECT "download_mbps" FROM "{MEASUREMENT}" WHERE "probe_id" = \'probe-3\'')
+        got = rows(db, f'SELECT "download_mbps" FROM "{MEASUREMENT}" '
+                       "WHERE \"probe_id\" = 'probe-3'")
         assert [r["download_mbps"] for r in got] == [make_measurement(7).download_mbps]
