@@ -12,6 +12,7 @@ name the file and say what to do; the file is never deleted or rewritten to "fix
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -332,7 +333,12 @@ def describe(exc: sqlite3.Error, path: str, action: str) -> str:
     elif "locked" in low or "busy" in low:
         hint = "another process holds it locked; retry, or check for a stuck probe process"
     elif "unable to open" in low:
-        hint = "the file cannot be opened (missing directory or no permission)"
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(folder) and not os.access(folder, os.W_OK):
+            # WAL needs its -wal/-shm files beside the database, so the folder must be writable.
+            hint = f"its directory {folder} is read-only; use a writable --db PATH"
+        else:
+            hint = "the file cannot be opened (missing directory or no permission)"
     else:
         hint = text
     return f"{head}: {hint} ({text})" if hint != text else f"{head}: {text}"

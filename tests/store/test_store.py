@@ -27,6 +27,11 @@ class Clock:
 StoreFactory = Callable[..., ResultStore]
 
 
+def save_many(store: ResultStore, indices: range) -> None:
+    for i in indices:
+        store.save(make_measurement(i), probe_id="p")
+
+
 @pytest.fixture(params=["sqlite", "memory"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     opened: list[ResultStore] = []
@@ -225,8 +230,7 @@ class TestSqliteSpecifics:
             # SQLite's own cap: further growth fails exactly as a full disk does (SQLITE_FULL).
             store._conn.execute(f"PRAGMA max_page_count = {pages}")
             with pytest.raises(StoreError, match="disk is full"):
-                for i in range(1, 50):
-                    store.save(make_measurement(i), probe_id="p")
+                save_many(store, range(1, 50))
             assert store.integrity_check() == ["ok"]
             saved = store.history()
             assert saved[0].measurement_id == make_measurement(0).id
