@@ -142,6 +142,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     forward.add_argument("--batch-size", type=_positive_int, metavar="N", default=5000)
     forward.add_argument("--timeout", type=float, metavar="S", default=10.0,
                          help="HTTP timeout per write, seconds (default 10)")
+    forward.add_argument("--interval", type=float, metavar="S", default=15.0,
+                         help="how often to look for new measurements when idle (default 15)")
     forward.add_argument("--requeue-quarantined", action="store_true",
                          help="give quarantined measurements another chance first")
     forward.add_argument("--json", action="store_true",
@@ -254,14 +256,15 @@ def forward_handler(args: argparse.Namespace) -> int:
     from probe.sinks.forwarder import Forwarder, ForwardPolicy
     from probe.sinks.influx import InfluxWriter
 
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    for flag, value in (("--timeout", args.timeout), ("--interval", args.interval)):
+        if not 0 < value < float("inf"):
+            raise UsageError(f"{flag} must be > 0 seconds, got {value}")
     flags = {"url": args.url, "kind": args.kind, "bucket": args.bucket, "org": args.org,
              "token_file": args.token_file, "timeout": args.timeout}
     config = resolve_sink_config(flags, os.environ)
     path = resolve_db(args.db)
     _require_existing(path)
-    policy = ForwardPolicy(batch_size=args.batch_size)
+    policy = ForwardPolicy(batch_size=args.batch_size, idle_interval_s=args.interval)
     with open_store(path) as store:
         if args.requeue_quarantined:
             print(f"requeued {store.requeue_quarantined()} quarantined measurement(s)",
