@@ -11,9 +11,10 @@ them switches off Linux's receive-window autotuning (docs/measurement.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -85,22 +86,14 @@ def check_token(token: str | None) -> None:
         raise UsageError("the token must be one line without spaces")
 
 
-async def open_connection(
-    address: ServerAddress, factory: Callable[[], P], *, timeout_s: float
-) -> P:
-    """Connect and return the protocol; translated errors as described in the docstring."""
-    loop = asyncio.get_running_loop()
-    context = ssl.create_default_context() if address.scheme == "https" else None
+@contextlib.contextmanager
+def translated_errors(address: ServerAddress, timeout_s: float) -> Iterator[None]:
+    """Turn connect-time failures into ServerUnreachable / MeasurementTimeout."""
     where = f"{address.host}:{address.port}"
     try:
-        async with asyncio.timeout(timeout_s):
-            _, protocol = await loop.create_connection(
-                factory, address.host, address.port, ssl=context
-            )
+        yield
     except TimeoutError:
-        raise MeasurementTimeout(
-            f"no connection to {where} within {timeout_s:g} s"
-        ) from None
+        raise MeasurementTimeout(f"no connection to {where} within {timeout_s:g} s") from None
     except socket.gaierror as exc:
         raise ServerUnreachable(f"cannot resolve {address.host!r}: {exc.strerror}") from None
     except ConnectionRefusedError:
@@ -110,7 +103,43 @@ async def open_connection(
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise ServerUnreachable(f"cannot connect to {where}: {reason}") from None
+
+
+async def open_connection(
+    address: ServerAddress, factory: Callable[[], P], *, timeout_s: float
+) -> P:
+    """Connect and return the protocol; translated errors as described in the docstring."""
+    loop = asyncio.get_running_loop()
+    context = ssl.create_default_context() if address.scheme == "https" else None
+    with translated_errors(address, timeout_s):
+        async with asyncio.timeout(timeout_s):
+            _, protocol = await loop.create_connection(
+                factory, address.host, address.port, ssl=context
+            )
     return protocol
+
+
+async def open_socket(address: ServerAddress, *, timeout_s: float) -> socket.socket:
+    """A connected non-blocking plain-TCP socket (for the upload fast path; no TLS)."""
+    loop = asyncio.get_running_loop()
+    with translated_errors(address, timeout_s):
+        async with asyncio.timeout(timeout_s):
+            infos = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+            last: OSError = OSError(f"no address for {address.host!r}")
+            for family, kind, proto, _, sockaddr in infos:
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, sockaddr)
+                except OSError as exc:
+                    sock.close()
+                    last = exc
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+            raise last
 
 
 async def await_answer(

@@ -110,8 +110,12 @@ class HttpConnection(asyncio.BufferedProtocol):
         # loop.time() when the counted body ended or the connection was lost, else None.
         self.ended_at: float | None = None
         self._paused = False
-        self._can_write = asyncio.Event()
-        self._can_write.set()
+        self._write_paused = False
+        self._body_view: memoryview | None = None
+        self._body_off = 0
+        self._body_slice = 0
+        self._body_share = 1.0
+        self._body_written = 0
 
     # -- asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -144,6 +148,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             "the server closed the connection before answering"
             + (f" ({exc})" if exc else "")
         )
+        self._body_view = None
         if self._response is not None and not self._response.done():
             self._response.set_exception(error)
             self._response.exception()  # mark retrieved: a dropped ping must not log at exit
@@ -152,13 +157,49 @@ class HttpConnection(asyncio.BufferedProtocol):
             self.body_done.exception()  # retrieved: an unfinished body is normal at a deadline
         if not self.closed.done():
             self.closed.set_result(None)
-        self._can_write.set()
+        self._write_paused = False
 
     def pause_writing(self) -> None:
-        self._can_write.clear()
+        self._write_paused = True
 
     def resume_writing(self) -> None:
-        self._can_write.set()
+        self._write_paused = False
+        if self._body_view is not None:
+            self._loop.call_soon(self._pump_body)
+
+    # -- streamed request body over the transport (the https upload path) ---------------------
+    def start_body(self, framed: memoryview, *, slice_bytes: int, payload_share: float) -> None:
+        """Write ``framed`` over and over (``slice_bytes`` at a time) until :meth:`stop_body`."""
+        assert self.transport is not None
+        self.transport.set_write_buffer_limits(high=slice_bytes, low=0)
+        self._body_view, self._body_slice, self._body_share = framed, slice_bytes, payload_share
+        self._pump_body()
+
+    def _pump_body(self) -> None:
+        view = self._body_view
+        if view is None or self.transport is None:
+            return
+        for _ in range(4):  # then yield to the loop, so the sampler keeps its ticks
+            if self._write_paused or self.transport.is_closing():
+                return
+            end = self._body_off + self._body_slice
+            self.transport.write(view[self._body_off:end])
+            self._body_written += self._body_slice
+            self._body_off = 0 if end >= len(view) else end
+        self._loop.call_soon(self._pump_body)
+
+    def stop_body(self, trailer: bytes) -> None:
+        """Stop after the slice in flight (slices end on chunk boundaries) and send ``trailer``."""
+        self._body_view = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(trailer)
+
+    def body_sent(self) -> int:
+        """Payload bytes handed to the kernel (written minus what waits in asyncio's buffer)."""
+        if self.transport is None:
+            return 0
+        pending = self.transport.get_write_buffer_size()
+        return int(max(0, self._body_written - pending) * self._body_share)
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, head: bytes, *, count_body: bool = False) -> asyncio.Future[Response]:
@@ -167,6 +208,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         With ``count_body`` a 200 answer's body is counted into ``body_bytes`` (and
         ``body_done`` resolves at its end) instead of being collected.
         """
+        response = self.expect_response(count_body=count_body)
+        assert self.transport is not None
+        self.transport.write(head)
+        return response
+
+    def expect_response(self, *, count_body: bool = False) -> asyncio.Future[Response]:
+        """Wait for a response to a request that was already sent (e.g. on the raw socket)."""
         if self.transport is None or self.transport.is_closing():
             raise ServerUnreachable("the connection to the server is closed")
         self._head.clear()
@@ -174,13 +222,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._parsed = None
         self._count_body = count_body
         self._response = self._loop.create_future()
-        self.transport.write(head)
         return self._response
-
-    @property
-    def can_write(self) -> asyncio.Event:
-        """Set while the transport's write buffer is below its high-water mark."""
-        return self._can_write
 
     def close(self) -> None:
         if self.transport is not None:

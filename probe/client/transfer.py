@@ -15,15 +15,15 @@ flag a client-limited run.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
-from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, Response, check_status
+from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, check_status
 from probe.client.pings import Pinger, ping_until
+from probe.client.upload import UploadStream
 from probe.engine.plan import MeasurePlan, Phase, Progress
 from probe.engine.summary import DirectionObservation
 from probe.errors import MeasurementTimeout, ProtocolViolation, ServerUnreachable
@@ -31,25 +31,7 @@ from probe.measurement import Direction, Sample
 
 # Ask for the server's byte cap: the client, not the byte count, ends a download stream.
 DOWNLOAD_REQUEST_BYTES: Final = wire.DEFAULT_MAX_TRANSFER_BYTES
-# Upload chunk payload and how many distinct random chunks rotate (no two neighbours equal).
-UPLOAD_CHUNK_BYTES: Final = 1 << 20
-UPLOAD_DISTINCT_CHUNKS: Final = 4
-# Writes per event-loop turn before yielding, so the sampler and pinger keep their ticks.
-WRITES_PER_TURN: Final = 4
 PROGRESS_WINDOW_S: Final = 0.5
-
-_framed_chunks: list[memoryview] = []
-
-
-def _upload_chunks() -> list[memoryview]:
-    """Random payload chunks, each framed once as ``<hex size>\\r\\n<data>\\r\\n``."""
-    if not _framed_chunks:
-        header = b"%x\r\n" % UPLOAD_CHUNK_BYTES
-        for _ in range(UPLOAD_DISTINCT_CHUNKS):
-            framed = header + os.urandom(UPLOAD_CHUNK_BYTES) + b"\r\n"
-            _framed_chunks.append(memoryview(framed))
-    return _framed_chunks
-
 
 class _Sampler:
     """Aggregate cumulative bytes at each tick, plus a progress report."""
@@ -170,62 +152,25 @@ async def _download(address: ServerAddress, plan: MeasurePlan, token: str | None
     }
 
 
-async def _pump(conn: HttpConnection, deadline: float, counter: list[int], index: int,
-                answer: asyncio.Future[Response]) -> None:
-    """Write framed chunks while the transport takes them, until the deadline."""
-    loop = asyncio.get_running_loop()
-    chunks = _upload_chunks()
-    transport = conn.transport
-    assert transport is not None
-    # Pause when more than one chunk waits in asyncio's buffer: the kernel's autotuned send
-    # buffer holds the rest, so nothing is copied twice on the fast path.
-    transport.set_write_buffer_limits(high=UPLOAD_CHUNK_BYTES, low=0)
-    n = 0
-    while loop.time() < deadline and not answer.done() and not transport.is_closing():
-        if not conn.can_write.is_set():
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await conn.can_write.wait()
-            except TimeoutError:
-                break
-            continue
-        transport.write(chunks[n % UPLOAD_DISTINCT_CHUNKS])
-        counter[index] += UPLOAD_CHUNK_BYTES
-        n += 1
-        if n % WRITES_PER_TURN == 0:
-            await asyncio.sleep(0)
-    if not transport.is_closing() and not answer.done():
-        transport.write(b"0\r\n\r\n")
-
-
 async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, t0: float,
                   on_progress: Callable[[Progress], None] | None) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    conns = await _open_streams(address, plan, HttpConnection)
-    deadline = t0 + plan.duration_s
     head = request_head(address, "POST", wire.PATH_UPLOAD, token=token, extra=(
         ("Transfer-Encoding", "chunked"), ("Content-Type", "application/octet-stream")))
-    written = [0] * len(conns)
+    streams = [UploadStream(address, plan.connect_timeout_s) for _ in range(plan.streams)]
+    deadline = t0 + plan.duration_s
     try:
-        answers = [conn.request(head) for conn in conns]
-        pumps = [asyncio.create_task(_pump(c, deadline, written, i, answers[i]))
-                 for i, c in enumerate(conns)]
-
-        def sent() -> int:
-            # Handed to the kernel = written minus what still waits in asyncio's buffer.
-            return sum(max(0, w - (c.transport.get_write_buffer_size() if c.transport else 0))
-                       for w, c in zip(written, conns, strict=True))
-
+        opened = await asyncio.gather(*(s.open(head) for s in streams), return_exceptions=True)
+        for result in opened:
+            if isinstance(result, BaseException):
+                raise result
+        for stream in streams:
+            stream.start()
         sampler = _Sampler("upload", plan, t0, on_progress)
-        try:
-            await _tick_until(deadline, plan, sampler, sent,
-                              lambda: all(a.done() for a in answers))
-        finally:
-            await asyncio.gather(*pumps, return_exceptions=True)
-        early = [a for a in answers if a.done() and loop.time() < deadline - 1e-3]
-        for answer in early:
-            if answer.exception() is None:
-                check_status(answer.result(), "an upload")
+        await _tick_until(deadline, plan, sampler,
+                          lambda: sum(s.sent_payload_bytes for s in streams),
+                          lambda: all(s.error is not None for s in streams))
+        early = sum(1 for s in streams if s.error is not None)
+        answers = [await s.finish() for s in streams]
         wait_s = max(plan.connect_timeout_s, plan.duration_s)
         timelines: list[tuple[tuple[float, int], ...]] = []
         received = 0
@@ -240,14 +185,14 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
             received += stream_bytes
             timelines.append(timeline)
     finally:
-        for conn in conns:
-            conn.close()
+        for stream in streams:
+            stream.close()
     if sampler.samples[-1].total_bytes == 0:
         raise ServerUnreachable("the server closed the upload streams before taking data")
-    complete = len(timelines) == len(conns)
+    complete = len(timelines) == len(streams)
     return {
         "samples": tuple(sampler.samples),
-        "completed": len(conns) - len(early),
+        "completed": len(streams) - early,
         "until": None,
         "timelines": tuple(timelines) if complete else None,
         "received": received if complete else None,
