@@ -80,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         default=wire.DEFAULT_MAX_TRANSFERS_PER_CLIENT, metavar="N",
                         help="transfers at once from one client address, per worker "
                              "(default: %(default)s)")
+    parser.add_argument("--sendfile", action="store_true",
+                        help="send downloads with sendfile(2); costs more CPU than the default "
+                             "write() on loopback/veth (see docs/server.md)")
     parser.add_argument("--access-log", action="store_true",
                         help="log every request to stderr (off by default)")
     parser.set_defaults(handler=run)
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, token=read_token(args.token_file),
         max_transfer_bytes=args.max_transfer_bytes, max_transfer_s=args.max_transfer_s,
         max_concurrent=args.max_concurrent, max_per_client=args.max_per_client,
-        access_log=args.access_log,
+        access_log=args.access_log, use_sendfile=args.sendfile,
     )
     level = logging.INFO if args.access_log else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")

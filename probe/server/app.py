@@ -43,7 +43,8 @@ SERVER_LOG.addFilter(_ClientFaultFilter())
 
 
 async def _payload_ctx(app: web.Application) -> AsyncIterator[None]:
-    payload = RandomPayload(app[state.CONFIG].payload_bytes)
+    config = app[state.CONFIG]
+    payload = RandomPayload(config.payload_bytes, with_file=config.use_sendfile)
     app[state.PAYLOAD] = payload
     yield
     payload.close()

@@ -1,11 +1,12 @@
-"""Download bodies: N incompressible bytes, sent zero-copy where the kernel allows.
+"""Download bodies: N incompressible bytes, at the lowest CPU cost we measured.
 
-One random block per worker process is generated once from ``os.urandom`` and kept twice:
-in an anonymous in-memory file (``memfd_create``) for ``loop.sendfile`` — the kernel hands the
-same pages to every connection, no copy through Python — and as a ``memoryview`` for the
-``write()`` fallback that TLS transports (and event loops without sendfile) need. A body longer
-than the block repeats it; a 16 MiB period is far beyond any compressor's window, so the bytes
-stay incompressible (tests check zlib cannot shrink them).
+One random block per worker process is generated once from ``os.urandom`` and written as
+``memoryview`` slices (asyncio copies only what the socket does not take at once). Optionally
+(``use_sendfile``) it is also put in an anonymous in-memory file (``memfd_create``) and sent
+with ``loop.sendfile``; on loopback and veth that costs more CPU than ``write()`` (figures in
+docs/server.md), so it is off by default and falls back to ``write()`` where sendfile cannot
+work (TLS, event loops without it). A body longer than the block repeats it; a 16 MiB period is
+far beyond any compressor's window, so the bytes stay incompressible (tests check zlib).
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ import os
 
 from aiohttp import web
 
-# Size of each write() in the fallback path (docs/server.md compares sizes).
+# Size of each write(): 1 MiB measured cheaper per GB than 256 KiB (docs/server.md).
 WRITE_SLICE_BYTES = 1024 * 1024
 
 
 class RandomPayload:
     """A block of random bytes as a sendfile-able file and as a memoryview."""
 
-    def __init__(self, size_bytes: int) -> None:
+    def __init__(self, size_bytes: int, *, with_file: bool = False) -> None:
         data = os.urandom(size_bytes)
         self.size_bytes = size_bytes
         self.view = memoryview(data)
         self.file: io.FileIO | None = None
         memfd_create = getattr(os, "memfd_create", None)
-        if memfd_create is not None:  # Linux; elsewhere the write() path serves
+        if with_file and memfd_create is not None:  # Linux; elsewhere write() serves
             fd = memfd_create("probe-payload", getattr(os, "MFD_CLOEXEC", 0))
             written = 0
             while written < size_bytes:

@@ -78,6 +78,13 @@ class TestLifecycle:
         for pid in workers:
             assert not Path(f"/proc/{pid}").exists()  # stopped and reaped by the parent
 
+    def test_sendfile_flag(self, serve_process: StartServe) -> None:
+        server = serve_process("--port", "0", "--sendfile")
+        url = server.wait_ready()
+        status, body = get(f"{url}{wire.PATH_DOWNLOAD}?bytes=20000000")
+        assert (status, len(body)) == (200, 20_000_000)
+        assert server.stop()[0] == 0
+
     def test_access_log_flag(self, serve_process: StartServe) -> None:
         server = serve_process("--port", "0", "--access-log")
         url = server.wait_ready()
