@@ -13,14 +13,18 @@ so that any HTTP client can be pointed at a server:
                                   200 JSON ``{"received_bytes": n, "samples": [[t_s, bytes], ...]}``
                                   where ``t_s`` is the server's monotonic clock (only differences
                                   matter) and ``bytes`` the cumulative count, sampled at most
-                                  every ``SERVER_SAMPLE_INTERVAL_S``.
+                                  every ``SERVER_SAMPLE_INTERVAL_S``; the first sample is
+                                  ``[t_start, 0]`` and the last (which may come sooner)
+                                  equals ``received_bytes``.
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
 ``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
 ``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).
 
-Errors: 400 bad parameter, 401 missing/wrong token, 404 unknown path, 413 over the byte cap,
-503 + ``Retry-After`` when the global or per-client transfer cap is reached. Error bodies are
-JSON ``{"error": "<one line>"}``.
+Errors: 400 bad parameter, 401 missing/wrong token, 404 unknown path, 405 wrong method,
+408 an upload past the duration cap, 413 over the byte cap, 503 + ``Retry-After`` when the
+global or per-client transfer cap is reached. Error bodies are JSON ``{"error": "<one line>"}``.
+After a 408/413 mid-body the server closes the connection; a download past the duration cap
+is cut off (connection reset before Content-Length bytes), never padded or faked complete.
 
 Auth (optional, server-side ``--token``): ``Authorization: Bearer <token>`` or ``?token=``.
 """

@@ -64,6 +64,7 @@ def create_app(config: ServerConfig) -> web.Application:
             # A refused or abandoned body is not drained for 10 s; the connection closes.
             "lingering_time": 0.0,
             "logger": SERVER_LOG,
+            "keepalive_timeout": config.idle_s,
         },
     )
     app[state.CONFIG] = config

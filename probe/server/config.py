@@ -18,6 +18,9 @@ DEFAULT_PAYLOAD_BYTES = 16 * 1024 * 1024
 # aiohttp pauses reading a request body when its buffer holds 2x this; 64 KiB (the aiohttp
 # default) means many small wake-ups per MiB uploaded.
 DEFAULT_READ_BUFSIZE_BYTES = 1024 * 1024
+# A connection with no request in progress (idle keep-alive, or headers never completed) is
+# closed after this; aiohttp's own default is an hour.
+DEFAULT_IDLE_S = 75.0
 # How long in-flight transfers get to finish on SIGTERM before they are cut off.
 DEFAULT_SHUTDOWN_S = 1.0
 
@@ -40,6 +43,7 @@ class ServerConfig:
     payload_bytes: int = DEFAULT_PAYLOAD_BYTES
     read_bufsize_bytes: int = DEFAULT_READ_BUFSIZE_BYTES
     shutdown_s: float = DEFAULT_SHUTDOWN_S
+    idle_s: float = DEFAULT_IDLE_S
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -60,5 +64,7 @@ class ServerConfig:
             raise ConfigError(f"payload must be >= 65536 bytes, got {self.payload_bytes}")
         if self.read_bufsize_bytes < 4096:
             raise ConfigError(f"read buffer must be >= 4096 bytes, got {self.read_bufsize_bytes}")
+        if not (math.isfinite(self.idle_s) and self.idle_s > 0):
+            raise ConfigError(f"idle seconds must be > 0, got {self.idle_s}")
         if not (math.isfinite(self.shutdown_s) and self.shutdown_s >= 0):
             raise ConfigError(f"shutdown seconds must be >= 0, got {self.shutdown_s}")

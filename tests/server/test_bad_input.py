@@ -240,6 +240,16 @@ class TestAbandonedClients:
         await still_serves(client)  # while the slow one sits half-way through its headers
         writer.close()
 
+    async def test_half_sent_headers_are_closed_when_idle(self, make_client: MakeClient) -> None:
+        client = await make_client(idle_s=0.2)
+        reader, writer = await raw(client)
+        writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        await writer.drain()
+        # The server hangs up on its own; a server that waited forever would time out here.
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        await still_serves(client)
+
     @pytest.mark.parametrize("framing", ["chunked", "content-length"])
     async def test_partial_upload_body_then_gone(self, make_client: MakeClient,
                                                  framing: str) -> None:
