@@ -34,7 +34,7 @@ def lab_server(shaped_lab: Lab) -> Iterator[str]:
     server = shaped_lab.popen(
         shaped_lab.server_ns,
         [sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PROBE_PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://{SERVER_IP}:{PROBE_PORT}"
     try:
         shaped_lab.wait_http(shaped_lab.client_ns, f"{url}/healthz")
