@@ -93,8 +93,10 @@ def _floats(frame: pd.DataFrame, name: str) -> Floats:
 def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
     """Local wall-clock milliseconds since 1970-01-01 (local), per row's time zone."""
     local = np.empty_like(t_ms)
+    order = np.argsort(zone_of_row, kind="stable")
+    edges = np.searchsorted(zone_of_row[order], np.arange(len(zones) + 1))
     for z, name in enumerate(zones):
-        rows = np.flatnonzero(zone_of_row == z)
+        rows = order[edges[z]:edges[z + 1]]
         if rows.size == 0:
             continue
         utc = pd.DatetimeIndex(t_ms[rows].astype("datetime64[ms]")).tz_localize("UTC")
@@ -106,7 +108,7 @@ def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
 def windows_by_plan(
     frame: pd.DataFrame, contracts: Mapping[str, Contract]
 ) -> list[tuple[Plan, Window]]:
-    """Split a fleet's measurements into one local-time :class:`Window` per plan id."""
+    """Split a fleet's measurements into one local-time :class:`Window` per plan."""
     missing = {"started_at"} - set(frame.columns)
     if missing:
         raise RecordFormatError("measurements lack the column 'started_at'")
@@ -131,34 +133,40 @@ def windows_by_plan(
                          for c in cons], dtype=np.int64)
     in_period = known & (t_ms >= start_ms[np.where(known, code, 0)])
     zones = sorted({c.time_zone for c in cons})
-    zone_of_contract = np.array([zones.index(c.time_zone) for c in cons], dtype=np.int64)
+    zone_index = {name: z for z, name in enumerate(zones)}
+    zone_of_contract = np.array([zone_index[c.time_zone] for c in cons], dtype=np.int64)
     rows = np.flatnonzero(in_period)
     local = _local(t_ms[rows], zone_of_contract[code[rows]], zones)
 
-    plan_ids = list(dict.fromkeys(c.plan.id for c in cons))
-    plan_of_contract = np.array([plan_ids.index(c.plan.id) for c in cons], dtype=np.int64)
+    # Group by plan object, not plan id: two files may both call their plan "basic". Contracts
+    # are ranked so that each plan's subscribers are contiguous; one sort orders every row.
+    plan_index: dict[int, int] = {}
+    plan_of_contract = np.array([plan_index.setdefault(id(c.plan), len(plan_index))
+                                 for c in cons], dtype=np.int64)
+    by_plan = np.argsort(plan_of_contract, kind="stable")
+    rank = np.empty(len(cons), dtype=np.int64)
+    rank[by_plan] = np.arange(len(cons))
+    plan_starts = np.searchsorted(plan_of_contract[by_plan], np.arange(len(plan_index) + 1))
+    r = rank[code[rows]]
     row_flag = flagged[rows]
+    flag_counts = np.bincount(r[row_flag], minlength=len(cons)).astype(np.int64)
+    kept = np.flatnonzero(~row_flag)
+    order = np.lexsort((t_ms[rows][kept], r[kept]))
+    take_all, r_sorted = kept[order], r[kept][order]
+    row_bounds = np.searchsorted(r_sorted, plan_starts)
     out: list[tuple[Plan, Window]] = []
-    for p, plan_id in enumerate(plan_ids):
-        members = np.flatnonzero(plan_of_contract == p)
-        renumber = np.full(len(cons), -1, dtype=np.int64)
-        renumber[members] = np.arange(members.size)
-        sub_all = renumber[code[rows]]
-        on_plan = sub_all >= 0
-        flag_counts = np.bincount(sub_all[on_plan & row_flag], minlength=members.size)
-        take = np.flatnonzero(on_plan & ~row_flag)
-        sub, t = sub_all[take], t_ms[rows][take]
-        order = np.lexsort((t, sub))
-        take, sub, t = take[order], sub[order], t[order]
+    for p in range(len(plan_index)):
+        c_lo, c_hi = int(plan_starts[p]), int(plan_starts[p + 1])
+        take = take_all[row_bounds[p]:row_bounds[p + 1]]
+        sub = r_sorted[row_bounds[p]:row_bounds[p + 1]] - c_lo
+        members = by_plan[c_lo:c_hi]
         wall = local[take]
         day = wall // DAY_MS
         src = rows[take]
         bounds = np.searchsorted(sub, np.arange(members.size + 1)).astype(np.int64)
-        plan = cons[members[0]].plan
-        out.append((plan, Window(
-            contracts=tuple(cons[m] for m in members), sub=sub, t_ms=t, day=day,
+        out.append((cons[members[0]].plan, Window(
+            contracts=tuple(cons[m] for m in members), sub=sub, t_ms=t_ms[src], day=day,
             sod_ms=wall - day * DAY_MS, download=down[src], upload=up[src],
-            latency_ms=latency[src], flagged=flag_counts.astype(np.int64), bounds=bounds,
+            latency_ms=latency[src], flagged=flag_counts[c_lo:c_hi], bounds=bounds,
         )))
-        assert plan.id == plan_id
     return out

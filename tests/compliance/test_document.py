@@ -60,7 +60,8 @@ class TestProblems:
     @pytest.mark.parametrize(("path", "value", "problem"), [
         ("plan.download.minimum_mbps", -5,
          "plan.download.minimum_mbps: must be a number > 0, got -5"),
-        ("plan.download.minimum_mbps", 0, "plan.download.minimum_mbps: must be a number > 0, got 0"),
+        ("plan.download.minimum_mbps", 0,
+         "plan.download.minimum_mbps: must be a number > 0, got 0"),
         ("plan.download.minimum_mbps", True,
          "plan.download.minimum_mbps: must be a number > 0, got True"),
         ("plan.download.minimum_mbps", "600",
