@@ -78,6 +78,21 @@ class TestLifecycle:
         for pid in workers:
             assert not Path(f"/proc/{pid}").exists()  # stopped and reaped by the parent
 
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_stops_with_a_transfer_in_flight(self, serve_process: StartServe,
+                                             workers: str) -> None:
+        server = serve_process("--port", "0" if workers == "1" else str(free_port()),
+                               "--workers", workers)
+        url = server.wait_ready()
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as stuck:
+            # 8 GiB requested and never read: the transfer is still running at SIGTERM.
+            stuck.sendall(b"GET /download?bytes=8589934592 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert stuck.recv(12) == b"HTTP/1.1 200"
+            code, rest = server.stop()
+        assert code == 0
+        assert rest == "probe: server stopped\n"
+
     def test_sendfile_flag(self, serve_process: StartServe) -> None:
         server = serve_process("--port", "0", "--sendfile")
         url = server.wait_ready()
