@@ -214,7 +214,8 @@ class TestEvaluateVerdicts:
     def test_fleet_profile_override_and_subscriber(self, tmp_path: Path) -> None:
         contracts = ('[[contract]]\nsubscriber_id = "A"\ntime_zone = "Europe/Berlin"\n\n'
                      '[[contract]]\nsubscriber_id = "B"\ntime_zone = "Asia/Tokyo"\n')
-        fleet = _write(tmp_path, "fleet.toml", GOOD_PLAN.split("[contract]", maxsplit=1)[0] + contracts)
+        plan = GOOD_PLAN.split("[contract]", maxsplit=1)[0]
+        fleet = _write(tmp_path, "fleet.toml", plan + contracts)
         a = _campaign_jsonl(tmp_path / "a.jsonl", subscriber="A")
         b = _campaign_jsonl(tmp_path / "b.jsonl", below_normal=10, subscriber="B")
         both = _write(tmp_path, "both.jsonl", a.read_text() + b.read_text())
