@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -126,19 +127,41 @@ class Forwarder:
         self._rand = rand
 
     def drain(self) -> ForwardReport:
-        """Send every pending entry once, in order; stop at the first auth/config/outage."""
+        """Send every pending entry once, in order; stop at the first auth/config/outage.
+
+        Pipelined: while batch k is on the wire (one writer thread, one request at a time),
+        this thread marks batch k-1 delivered and reads and encodes batch k+1. Entries are
+        still marked only after their own 2xx.
+        """
         report = ForwardReport()
         after = 0
-        while True:
-            entries = list(self.outbox.pending(self.policy.batch_size, after=after))
-            if not entries:
-                return report
-            after = entries[-1].outbox_id
-            failure = self._send(entries, report)
-            if failure is not None:
-                report.failure = failure
-                self.outbox.record_error(failure.message)
-                return report
+        in_flight: tuple[list[OutboxEntry], list[str], Future[WriteFailure | None]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-sink") as pool:
+            while True:
+                entries = list(self.outbox.pending(self.policy.batch_size, after=after))
+                if entries:
+                    after = entries[-1].outbox_id
+                sendable, lines = self._encode(entries, report)
+                failure = None
+                done: tuple[list[OutboxEntry], list[str], WriteFailure | None] | None = None
+                if in_flight is not None:
+                    done = (in_flight[0], in_flight[1], in_flight[2].result())
+                    in_flight = None
+                    if done[2] is not None:
+                        # Rare path (refusal or outage): settle it before sending more.
+                        failure = self._settle(done[0], done[1], done[2], report)
+                        done = None
+                if failure is None and sendable:
+                    in_flight = (sendable, lines, pool.submit(self.writer.write, lines))
+                if done is not None:
+                    self.outbox.mark_delivered([e.outbox_id for e in done[0]])
+                    report.delivered += len(done[0])
+                if failure is not None:
+                    report.failure = failure
+                    self.outbox.record_error(failure.message)
+                    return report
+                if in_flight is None and not entries:
+                    return report
 
     def run(self, should_stop: Callable[[], bool], wait: Callable[[float], object]) -> None:
         """Drain forever: idle when the queue is empty, back off while the sink fails.
@@ -161,7 +184,10 @@ class Forwarder:
             log.warning("%s; next try in %.0f s", report.failure.message, delay)
             wait(delay)
 
-    def _send(self, entries: list[OutboxEntry], report: ForwardReport) -> WriteFailure | None:
+    def _encode(
+        self, entries: list[OutboxEntry], report: ForwardReport
+    ) -> tuple[list[OutboxEntry], list[str]]:
+        """Lines for the entries; an entry that cannot be encoded is quarantined at once."""
         lines: list[str] = []
         sendable: list[OutboxEntry] = []
         poison: list[int] = []
@@ -177,14 +203,21 @@ class Forwarder:
             self.outbox.record_error(
                 f"cannot encode: {len(poison)} entries quarantined", quarantine_ids=poison
             )
-        if sendable:
-            return self._write(sendable, lines, report)
-        return None
+        return sendable, lines
 
     def _write(
         self, entries: list[OutboxEntry], lines: list[str], report: ForwardReport
     ) -> WriteFailure | None:
-        failure = self.writer.write(lines)
+        return self._settle(entries, lines, self.writer.write(lines), report)
+
+    def _settle(
+        self,
+        entries: list[OutboxEntry],
+        lines: list[str],
+        failure: WriteFailure | None,
+        report: ForwardReport,
+    ) -> WriteFailure | None:
+        """Act on one write's outcome; returns the failure that must stop the pass, if any."""
         if failure is None:
             self.outbox.mark_delivered([e.outbox_id for e in entries])
             report.delivered += len(entries)

@@ -63,5 +63,6 @@ def _delete_where(
     victims = f"seq IN (SELECT seq FROM measurements WHERE {condition})"
     undelivered = conn.execute(f"SELECT count(*) FROM outbox WHERE {victims}", params).fetchone()[0]
     conn.execute(f"DELETE FROM outbox WHERE {victims}", params)
+    conn.execute(f"DELETE FROM delivered WHERE {victims}", params)
     cur = conn.execute(f"DELETE FROM measurements WHERE {condition}", params)
     return int(cur.rowcount), int(undelivered)

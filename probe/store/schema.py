@@ -12,7 +12,7 @@ import sqlite3
 from probe.errors import StoreError
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: measurements (the full record as JSON + indexed figures), outbox, sink state.
+    # 1: measurements (the full record as JSON + indexed figures), outbox, deliveries, state.
     (
         # AUTOINCREMENT: a pruned row's seq is never reused, so a late mark_delivered from a
         # forwarder that started before the prune can never hit a different measurement.
@@ -28,19 +28,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             upload_mbps REAL,
             latency_ms REAL,
             stored_at_us INTEGER NOT NULL,
-            delivered_at_us INTEGER,
+            -- The flat figures (no raw samples) for the forwarder. Placed before record_json
+            -- so reading it never touches the record's overflow pages.
+            figures_json TEXT NOT NULL,
             record_json TEXT NOT NULL
         )""",
         "CREATE INDEX measurements_started_at ON measurements (started_at_us)",
         "CREATE INDEX measurements_subscriber ON measurements (subscriber_id, started_at_us)",
-        # The outbox keeps the flat figures (no raw samples) so that forwarding never parses
-        # the bulky full record; rows leave it when a sink has acknowledged them with a 2xx.
+        # The outbox: one small row per undelivered measurement (small, so deleting thousands
+        # on delivery is cheap); rows leave it when a sink has acknowledged them with a 2xx.
         """CREATE TABLE outbox (
             seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
-            figures_json TEXT NOT NULL,
             rejections INTEGER NOT NULL DEFAULT 0,
             quarantined_at_us INTEGER,
             last_error TEXT
+        )""",
+        # Delivery times live apart from the measurements: updating a measurement row would
+        # rewrite its whole multi-kB record (SQLite rewrites a row's overflow pages).
+        """CREATE TABLE delivered (
+            seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
+            delivered_at_us INTEGER NOT NULL
         )""",
         """CREATE TABLE sink_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),

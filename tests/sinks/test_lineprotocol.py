@@ -85,3 +85,8 @@ class TestNamesAreDocumented:
     def test_field_names_carry_units(self) -> None:
         for spec in FIELDS:
             assert spec.name.endswith(("_mbps", "_ms", "_s", "_bytes", "_count")), spec.name
+
+    def test_tag_order_is_the_sorted_tag_names(self) -> None:
+        from probe.sinks.lineprotocol import _TAG_ORDER
+
+        assert list(_TAG_ORDER) == sorted(t.name for t in TAGS)
