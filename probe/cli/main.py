@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.store_cmd",
     "probe.cli.contracts_cmd",
     "probe.cli.evaluate_cmd",
+    "probe.cli.check_cmd",
 )
 
 DESCRIPTION = """\
