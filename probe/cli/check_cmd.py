@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.engine.plan import DEFAULT_DURATION_S
 from probe.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_SHORTFALL, ContractError
+
+if TYPE_CHECKING:
+    from probe.compliance.verdict import TestVerdict
 
 DESCRIPTION = """\
 Measure the line now (as `probe measure` does) and check this one test against every per-test
@@ -76,10 +80,16 @@ def handle(args: argparse.Namespace) -> int:
                          ensure_ascii=False, separators=(",", ":")))
     else:
         print(render_summary(record))
-        print(f"{contract.subscriber_id}: {verdict.verdict.upper()} ({verdict.profile}, "
-              f"plan {contract.plan.id}, this test only)")
-        for c in verdict.criteria:
-            mark = {True: "ok  ", False: "FAIL", None: "??  "}[c.passed]
-            scope = "" if c.direction == "all" else f"{c.direction}: "
-            print(f"  {mark} {c.id:<18} {scope}{c.detail}")
+        print(render_test_verdict(verdict, contract.plan.id))
     return {"pass": EXIT_OK, "shortfall": EXIT_SHORTFALL}.get(verdict.verdict, EXIT_INCONCLUSIVE)
+
+
+def render_test_verdict(verdict: TestVerdict, plan_id: str) -> str:
+    """The per-test verdict for humans (also usable by ``probe demo``)."""
+    lines = [f"{verdict.subscriber_id}: {verdict.verdict.upper()} ({verdict.profile}, "
+             f"plan {plan_id}, this test only)"]
+    for c in verdict.criteria:
+        mark = {True: "ok  ", False: "FAIL", None: "??  "}[c.passed]
+        scope = "" if c.direction == "all" else f"{c.direction}: "
+        lines.append(f"  {mark} {c.id:<18} {scope}{c.detail}")
+    return "\n".join(lines)
