@@ -57,7 +57,8 @@ class TestSchemaInStep:
 
     @pytest.mark.parametrize(("edit", "fragment"), [
         (lambda d: d["plan"]["rules"].update(bogus=1), "Additional properties"),
-        (lambda d: d["plan"]["download"].update(minimum_mbps=-1), "less than or equal to the minimum of 0"),
+        (lambda d: d["plan"]["download"].update(minimum_mbps=-1),
+         "less than or equal to the minimum of 0"),
         (lambda d: d["plan"].update(profile="de"), "is not one of"),
         (lambda d: d["contract"].pop("time_zone"), "'time_zone' is a required property"),
     ])
