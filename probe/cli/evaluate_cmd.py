@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from probe.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_SHORTFALL, ContractError
@@ -67,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
                                 f"{args.subscriber!r} (has: {', '.join(contracts)})")
         contracts = {args.subscriber: contracts[args.subscriber]}
     frame = load_measurements(args.measurements)
+    ids = frame["subscriber_id"].astype(str)
+    stray = ids.ne("") & ~ids.isin(list(contract_set.contracts))
+    if stray.any():
+        # Rows for subscribers the file does not know are not evidence for anyone: say so.
+        print(f"probe: warning: {int(stray.sum())} measurement(s) of subscribers not in "
+              f"{args.contract} were ignored (e.g. {ids[stray].iloc[0]!r})", file=sys.stderr)
     evaluations = evaluate_fleet(frame, contracts, profile=args.profile)
     if args.json:
         for evaluation in evaluations:

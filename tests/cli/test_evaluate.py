@@ -230,3 +230,18 @@ class TestEvaluateVerdicts:
                         "--subscriber", "A", "--profile", "eu-berec", "--json"], cwd=str(ROOT))
         out = json.loads(proc.stdout)
         assert (proc.returncode, out["profile"], out["subscriber_id"]) == (0, "eu-berec", "A")
+
+
+class TestStrayMeasurements:
+    """Rows of subscribers the contracts file does not know are reported, not silently lost."""
+
+    def test_warning(self, tmp_path: Path) -> None:
+        m = _campaign_jsonl(tmp_path / "m.jsonl", subscriber="SOMEONE-ELSE")
+        proc = run_cli(["evaluate", "--contract", str(DE_FILE), "--measurements", str(m),
+                        "--json"], cwd=str(ROOT))
+        assert proc.returncode == 5
+        assert proc.stderr.strip() == (
+            f"probe: warning: 30 measurement(s) of subscribers not in {DE_FILE} were ignored "
+            "(e.g. 'SOMEONE-ELSE')")
+        out = json.loads(proc.stdout)
+        assert (out["verdict"], out["valid_measurements"]) == ("inconclusive", 0)
