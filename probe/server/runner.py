@@ -111,7 +111,4 @@ def run_worker(
         finally:
             await server.close()
 
-    # Quiet by design: a client closing at its deadline is normal, not an error. Only bugs
-    # (tracebacks in handlers) reach aiohttp.server's ERROR level.
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     asyncio.run(main())
