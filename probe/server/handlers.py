@@ -99,7 +99,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_get(wire.PATH_HEALTH, health)
     app.router.add_get(wire.PATH_PING, ping)
-    # No HEAD: sendfile would write a body that a HEAD answer must not have.
+    # No HEAD: with --sendfile the body bypasses aiohttp's writer, and a HEAD answer has none.
     app.router.add_get(wire.PATH_DOWNLOAD, download, allow_head=False)
     app.router.add_post(wire.PATH_UPLOAD, upload)
     app.router.add_put(wire.PATH_UPLOAD, upload)

@@ -75,8 +75,8 @@ class ServeProcess:
         pytest.fail(f"no ready line; stderr so far: {self.lines!r}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> tuple[int, str]:
-        """Send ``sig``, wait for exit; return the exit code and the rest of stderr."""
-        if self.proc.poll() is None:
+        """Send ``sig`` (0: none), wait for exit; return the exit code and the rest of stderr."""
+        if sig and self.proc.poll() is None:
             self.proc.send_signal(sig)
         _, err = self.proc.communicate(timeout=timeout_s)
         return self.proc.returncode, err

@@ -93,6 +93,16 @@ class TestLifecycle:
         assert code == 0
         assert rest == "probe: server stopped\n"
 
+    def test_a_dead_worker_stops_the_server(self, serve_process: StartServe) -> None:
+        server = serve_process("--port", str(free_port()), "--workers", "2")
+        server.wait_ready()
+        first, second = children(server.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        code, rest = server.stop(sig=0)  # no signal: it must exit on its own
+        assert code == 1
+        assert rest == f"probe: error: server worker {first} exited unexpectedly (code -9)\n"
+        assert not Path(f"/proc/{second}").exists()
+
     def test_sendfile_flag(self, serve_process: StartServe) -> None:
         server = serve_process("--port", "0", "--sendfile")
         url = server.wait_ready()
