@@ -61,6 +61,12 @@ def start_vm(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("VictoriaMetrics did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_points(url: str) -> int:
     urllib.request.urlopen(f"{url}/internal/force_flush", timeout=30).read()
     q = urllib.parse.urlencode({"match[]": 'broadband_download_mbps{probe_id="bench"}'})
@@ -73,6 +79,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
+    load0 = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_vm(Path(tmp) / "vm")
         try:
@@ -87,9 +94,12 @@ def main() -> None:
                 store._conn.execute("PRAGMA synchronous = FULL")
                 writer = InfluxWriter(SinkConfig.create(kind="victoriametrics", url=url))
                 forwarder = Forwarder(store, writer, ForwardPolicy(batch_size=args.batch_size))
+                vm_cpu0, cpu0 = cpu_seconds(proc.pid), time.process_time()
                 t0 = time.perf_counter()
                 report = forwarder.drain()
                 drain_s = time.perf_counter() - t0
+                probe_cpu_s = time.process_time() - cpu0
+                vm_cpu_s = cpu_seconds(proc.pid) - vm_cpu0
                 writer.close()
                 backlog = store.status().backlog
             arrived = count_points(url)
@@ -102,6 +112,10 @@ def main() -> None:
     print(f"  filled {args.count} measurements in {fill_s:.1f} s (setup, not timed)")
     print(f"  drained {report.delivered} points in {drain_s:.2f} s, batch {args.batch_size}: "
           f"{rate:,.0f} points/s ({rate * 11:,.0f} field values/s)")
+    print(f"  CPU during the drain: forwarder {probe_cpu_s:.2f} s "
+          f"({report.delivered / probe_cpu_s:,.0f} points per CPU-second), "
+          f"VictoriaMetrics {vm_cpu_s:.2f} s; load average before/after {load0} / "
+          f"{os.getloadavg()[0]:.2f} (other processes share the {os.cpu_count()} CPUs)")
     print(f"  backlog after: {backlog}; points read back from VictoriaMetrics: {arrived}")
     print(f"  target >= 50 000 points/s: {'met' if rate >= 50_000 else 'NOT met'}")
     if arrived != args.count or backlog:

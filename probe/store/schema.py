@@ -12,7 +12,7 @@ import sqlite3
 from probe.errors import StoreError
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: measurements (the full record as JSON + indexed figures), outbox, deliveries, state.
+    # 1: measurements (labels, indexed figures), full records, outbox, deliveries, sink state.
     (
         # AUTOINCREMENT: a pruned row's seq is never reused, so a late mark_delivered from a
         # forwarder that started before the prune can never hit a different measurement.
@@ -28,9 +28,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             upload_mbps REAL,
             latency_ms REAL,
             stored_at_us INTEGER NOT NULL,
-            -- The flat figures (no raw samples) for the forwarder. Placed before record_json
-            -- so reading it never touches the record's overflow pages.
-            figures_json TEXT NOT NULL,
+            -- The flat figures (no raw samples), what the forwarder sends.
+            figures_json TEXT NOT NULL
+        )""",
+        # The full record (raw samples, kBs) in its own table keeps measurement rows small and
+        # dense, so listing, forwarding and retention never page through the samples.
+        """CREATE TABLE records (
+            seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
             record_json TEXT NOT NULL
         )""",
         "CREATE INDEX measurements_started_at ON measurements (started_at_us)",

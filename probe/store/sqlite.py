@@ -127,17 +127,20 @@ class SqliteStore:
             cur = self._conn.execute(
                 "INSERT INTO measurements (id, probe_id, subscriber_id, contract_ref, verdict,"
                 " started_at_us, download_mbps, upload_mbps, latency_ms, stored_at_us,"
-                " figures_json, record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (id) DO NOTHING",
+                " figures_json) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
                 (
                     measurement.id, probe_id, subscriber_id, contract_ref, verdict,
                     to_us(measurement.started_at), measurement.download_mbps,
                     measurement.upload_mbps, measurement.latency_ms, to_us(self._clock()),
-                    figures_json, record_json,
+                    figures_json,
                 ),
             )
             if cur.rowcount == 1:
-                self._conn.execute("INSERT INTO outbox (seq) VALUES (?)", (cur.lastrowid,))
+                seq = cur.lastrowid
+                self._conn.execute(
+                    "INSERT INTO records (seq, record_json) VALUES (?, ?)", (seq, record_json)
+                )
+                self._conn.execute("INSERT INTO outbox (seq) VALUES (?)", (seq,))
         self._saves += 1
         if self._saves % PRUNE_EVERY_SAVES == 0:
             self.prune()
@@ -153,8 +156,8 @@ class SqliteStore:
     ) -> Iterator[StoredRecord]:
         """Like history(), streaming (for exports larger than memory)."""
         sql = (
-            "SELECT m.record_json, m.probe_id, m.subscriber_id, m.contract_ref, m.verdict,"
-            " m.stored_at_us, d.delivered_at_us FROM measurements m"
+            "SELECT r.record_json, m.probe_id, m.subscriber_id, m.contract_ref, m.verdict,"
+            " m.stored_at_us, d.delivered_at_us FROM measurements m JOIN records r USING (seq)"
             " LEFT JOIN delivered d USING (seq) WHERE m.started_at_us >= ?"
             " ORDER BY m.started_at_us, m.seq LIMIT ?"
         )
@@ -210,12 +213,16 @@ class SqliteStore:
                 " WHERE o.seq > ? AND o.quarantined_at_us IS NULL ORDER BY o.seq LIMIT ?",
                 (after, limit),
             ).fetchall()
+        # One parse of one JSON array instead of thousands of json.loads calls: the per-call
+        # overhead was ~40 % of the forwarder's time.
+        all_figures = json.loads("[" + ",".join(row[1] for row in rows) + "]")
         return [
             OutboxEntry(
-                outbox_id=seq, figures=json.loads(figures), probe_id=probe,
+                outbox_id=seq, figures=figures, probe_id=probe,
                 subscriber_id=sub, contract_ref=contract, verdict=verdict, rejections=rejections,
             )
-            for seq, figures, rejections, probe, sub, contract, verdict in rows
+            for (seq, _, rejections, probe, sub, contract, verdict), figures
+            in zip(rows, all_figures, strict=True)
         ]
 
     def mark_delivered(self, ids: Sequence[int]) -> None:
