@@ -53,6 +53,16 @@ class TestPerTestBars:
         assert outside.criteria[0].detail.endswith(
             "(measured 17:30 local, outside 18:00–24:00 local: not counted by the window rule)")
 
+    @pytest.mark.parametrize(("utc", "outside"), [
+        ("2026-06-01T05:59:59+00:00", True), ("2026-06-01T06:00:00+00:00", False),
+        ("2026-06-01T15:59:59+00:00", False), ("2026-06-01T16:00:00+00:00", True),
+    ])
+    def test_hour_window_edges(self, utc, outside) -> None:
+        # Berlin summer time: 06:00 UTC is 08:00 local, 16:00 UTC is 18:00 local.
+        con = contract("custom", {"minimum_mbps": 5}, None, {"hours": [8, 18]})
+        detail = check_measurement(con, _m(6.0, None, when=utc)).criteria[0].detail
+        assert ("outside 08:00–18:00 local" in detail) is outside
+
     def test_profile_override_and_errors(self) -> None:
         assert check_measurement(DE, _m(900, 40), profile="eu-berec").profile == "eu-berec"
         with pytest.raises(ContractError, match="advertised_mbps: is required by profile us-fcc"):

@@ -146,3 +146,14 @@ class TestCustom:
         assert by_id(result) == {("sla", "download"): True, ("sla-latency", "latency"): True}
         rows[1] = (rows[1][0], 399.0, None, 30.0, False)
         assert evaluate(con, rows).verdict == "shortfall"
+
+    @pytest.mark.parametrize(("local", "counted"), [
+        ("2026-04-01 07:59:59", False), ("2026-04-01 08:00:00", True),
+        ("2026-04-01 17:59:59", True), ("2026-04-01 18:00:00", False),
+    ])
+    def test_hour_window_is_half_open(self, local, counted) -> None:
+        con = contract("custom", {"minimum_mbps": 400}, None,
+                       {"required_share": 1.0, "hours": [8, 18]}, tz="Europe/Berlin")
+        rows = [(at("2026-04-01 12:00"), 400.0, None, 10.0, False),
+                (at(local), 1.0, None, 10.0, False)]
+        assert evaluate(con, rows).verdict == ("shortfall" if counted else "pass")
