@@ -46,8 +46,10 @@ def check_measurement(
     note = ""
     hours = spec.counting_hours(params)
     if hours is not None:
-        of_day = local.hour + local.minute / 60 + local.second / 3600
-        if not hours[0] <= of_day < hours[1]:
+        # Wall-clock time of day in microseconds, compared exactly with the window's hours.
+        of_day_us = ((local.hour * 60 + local.minute) * 60 + local.second) * 10**6 \
+            + local.microsecond
+        if not hours[0] * 3600 * 10**6 <= of_day_us < hours[1] * 3600 * 10**6:
             note = (f" (measured {local.strftime('%H:%M')} local, outside {hour_text(hours)}: "
                     "not counted by the window rule)")
     criteria = []
