@@ -93,3 +93,23 @@ def _rates(rates) -> dict[str, float]:
         "maximum_mbps": rates.maximum_mbps, "normally_available_mbps":
         rates.normally_available_mbps, "minimum_mbps": rates.minimum_mbps,
         "advertised_mbps": rates.advertised_mbps}.items() if v is not None}
+
+
+class TestFlaggedRowsAreNotEvidence:
+    """Adding flagged measurements changes nothing but the flagged count."""
+
+    @SETTINGS
+    @given(rows=series(), extra=st.lists(st.tuples(st.integers(0, 29), st.sampled_from(DOWN)),
+                                         min_size=1, max_size=5),
+           profile=st.sampled_from(sorted(CONTRACTS)))
+    def test_flagged(self, rows: list[Row], extra, profile: str) -> None:
+        con = CONTRACTS[profile]
+        flagged = [(rows[i % len(rows)][0] + pd.Timedelta(minutes=1).to_pytimedelta(), rate,
+                    1.0, 500.0, True) for i, rate in extra]
+        clean = evaluate(con, rows).to_json_dict()
+        noisy = evaluate(con, rows + flagged).to_json_dict()
+        assert noisy.pop("flagged_measurements") == len(flagged)
+        clean.pop("flagged_measurements")
+        noisy_reasons, clean_reasons = noisy.pop("reasons"), clean.pop("reasons")
+        assert noisy == clean
+        assert noisy_reasons[:-1] == clean_reasons
