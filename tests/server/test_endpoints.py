@@ -119,7 +119,7 @@ class TestUpload:
 
     async def test_samples_are_monotonic_and_spaced(self, make_client: MakeClient) -> None:
         client = await make_client()
-        resp = await client.post(wire.PATH_UPLOAD, data=chunks([50_000] * 8, pause_s=0.03))
+        resp = await client.post(wire.PATH_UPLOAD, data=chunks([50_000] * 8, pause_s=0.06))
         samples = (await resp.json())["samples"]
         assert len(samples) >= 3
         times = [t for t, _ in samples]
