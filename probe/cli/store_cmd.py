@@ -49,7 +49,8 @@ SINK_HELP = f"""\
 The sink is configured by flags or environment: --url (${ENV['url']}), --kind
 (${ENV['kind']}: influxdb2 for InfluxDB 2.x/3.x/Cloud, influxdb1 for 1.8+, victoriametrics),
 --bucket (${ENV['bucket']}; "db/rp" for 1.8), --org (${ENV['org']}). The token comes from
-${ENV['token']} or --token-file (${ENV['token_file']}); "user:pass" for 1.8. It is never printed.
+${ENV['token']} or --token-file (${ENV['token_file']}); "user:pass" for 1.8.
+It is never printed.
 Rows leave the outbox only after a 2xx; a line the server refuses 3 times is quarantined
 (see probe status) instead of blocking the queue; outages are retried with backoff."""
 
@@ -57,10 +58,17 @@ Rows leave the outbox only after a 2xx; a line the server refuses 3 times is qua
 # -- glue for probe measure / probe check -------------------------------------------------------
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--db PATH`` and ``--no-store`` for commands that produce measurements."""
-    parser.add_argument("--db", metavar="PATH", help=DB_HELP)
-    parser.add_argument("--no-store", action="store_true",
-                        help="do not keep this measurement in the local store")
+    """``--db PATH`` and ``--no-store`` for commands that produce measurements.
+
+    Either may already exist on the parser (``probe measure`` declared --no-store early);
+    only the missing ones are added.
+    """
+    existing = parser._option_string_actions
+    if "--db" not in existing:
+        parser.add_argument("--db", metavar="PATH", help=DB_HELP)
+    if "--no-store" not in existing:
+        parser.add_argument("--no-store", action="store_true",
+                            help="do not keep this measurement in the local store")
 
 
 def store_measurement(
@@ -101,7 +109,7 @@ def open_store(path: Path) -> SqliteStore:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     history = subparsers.add_parser(
-        "history", help="list stored measurements", formatter_class=raw,
+        "history", help="list stored measurements",
         description="List measurements kept in the local store, oldest first. --since takes an "
         "ISO 8601 time with offset (2026-03-01T00:00Z) or an age (90m, 24h, 7d, 2w).",
     )
@@ -113,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     history.set_defaults(handler=history_handler)
 
     export = subparsers.add_parser(
-        "export", help="write stored measurements as JSON lines or CSV", formatter_class=raw,
+        "export", help="write stored measurements as JSON lines or CSV",
         description="Write stored measurements for `probe evaluate` or a spreadsheet. jsonl: one "
         "record per line as `probe measure --json` prints it (raw samples included) plus "
         "probe_id, subscriber_id, contract_ref, verdict. csv: started_at, download_mbps, "
@@ -128,8 +136,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     forward = subparsers.add_parser(
         "forward", help="deliver stored measurements to InfluxDB/VictoriaMetrics",
         formatter_class=raw, epilog=SINK_HELP,
-        description="Drain the outbox of the local store into a sink, each measurement once in "
-        "effect (timestamps are the measurement start, so replays overwrite). Runs until "
+        description="Drain the outbox of the local store into a sink, each measurement once in\n"
+        "effect (timestamps are the measurement start, so replays overwrite). Runs until\n"
         "SIGTERM/Ctrl-C, or with --once until the queue is empty or the sink fails.",
     )
     forward.add_argument("--once", action="store_true",

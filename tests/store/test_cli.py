@@ -203,3 +203,31 @@ class TestUnwritableStore:
         assert 0 < data["saved"] < 200
         assert data["ids"] == [make_measurement(i).id for i in range(data["saved"])]
         assert data["integrity"] == ["ok"]
+
+
+class TestExportFeedsEvaluate:
+    """`probe evaluate` reads both export formats back and sees the same measurements."""
+
+    def test_jsonl_and_csv_evaluate_alike(self, tmp_path: Path) -> None:
+        from tests.support import run_cli
+
+        contract = Path(ROOT) / "contracts" / "us-tier-300.toml"
+        probe_help = run_cli(["evaluate", "--help"])
+        if probe_help.returncode != 0 or not contract.exists():
+            pytest.skip("probe evaluate or its example contract is not available")
+        db = tmp_path / "probe.db"
+        with SqliteStore.open(db) as store:
+            for i in range(10):
+                store.save(make_measurement(i, samples=5, flags=("wifi",) if i == 3 else ()),
+                           probe_id="p", subscriber_id="US-NY-000001")
+        results = []
+        for fmt in ("jsonl", "csv"):
+            out = tmp_path / f"m.{fmt}"
+            assert run_probe(["export", "--format", fmt, "--db", str(db), "-o", str(out)]
+                             ).returncode == 0
+            evaluated = run_cli(["evaluate", "--contract", str(contract), "--measurements",
+                                 str(out), "--json"])
+            assert evaluated.returncode in (0, 4, 5), evaluated.stderr
+            results.append(json.loads(evaluated.stdout))
+        assert results[0] == results[1]
+        assert (results[0]["valid_measurements"], results[0]["flagged_measurements"]) == (9, 1)
