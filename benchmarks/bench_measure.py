@@ -93,7 +93,7 @@ def run_child_cpu(the_lab: Lab, argv: list[str]) -> tuple[str, float]:
     return proc.stdout, cpu_s
 
 
-def measure_probe(the_lab: Lab, server_pid: int, rate: float | None, duration_s: float,
+def measure_probe(the_lab: Lab, server_pid: int, rate: float | None, *, duration_s: float,
                   streams: int, extra: list[str]) -> list[Run]:
     runs = []
     for direction in ("down", "up"):
@@ -109,7 +109,7 @@ def measure_probe(the_lab: Lab, server_pid: int, rate: float | None, duration_s:
     return runs
 
 
-def measure_iperf(the_lab: Lab, server_pid: int, rate: float | None, duration_s: float,
+def measure_iperf(the_lab: Lab, server_pid: int, rate: float | None, *, duration_s: float,
                   streams: int) -> list[Run]:
     runs = []
     for direction, rev in (("down", ["-R"]), ("up", [])):
@@ -157,9 +157,10 @@ def bench(rates: list[float | None], rounds: int, duration_s: float, streams: in
                 for i in range(rounds):
                     label = "unshaped" if rate is None else f"{rate:g} Mbit/s"
                     print(f"# {label}: round {i + 1}/{rounds}", file=sys.stderr, flush=True)
-                    runs += measure_probe(the_lab, probe_srv.pid, rate, duration_s, streams,
-                                          probe_extra)
-                    runs += measure_iperf(the_lab, iperf_srv.pid, rate, duration_s, streams)
+                    runs += measure_probe(the_lab, probe_srv.pid, rate, duration_s=duration_s,
+                                          streams=streams, extra=probe_extra)
+                    runs += measure_iperf(the_lab, iperf_srv.pid, rate, duration_s=duration_s,
+                                          streams=streams)
             finally:
                 for proc in (probe_srv, iperf_srv):
                     proc.terminate()
@@ -193,7 +194,7 @@ def table(runs: list[Run]) -> str:
             srv = sum(r.server_cpu_s for r in sel[tool]) / gb
             return cli, srv
 
-        def err(tool: str, sel: dict[str, list[Run]] = sel) -> str:
+        def err(tool: str, sel: dict[str, list[Run]] = sel, truth: float | None = truth) -> str:
             if truth is None:
                 return "-"
             worst = max((r.goodput_mbps / truth - 1 for r in sel[tool]), key=abs)

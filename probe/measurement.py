@@ -183,7 +183,7 @@ def _number(data: Mapping[str, Any], key: str, default: object = None) -> float:
     value = data.get(key, default)
     if value is None:
         value = default
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     if not math.isfinite(number) or number < 0:
         raise RecordFormatError(f"{key} must be a finite number >= 0, got {value!r}")
     return number

@@ -74,7 +74,8 @@ class Lab:
     def create(self) -> None:
         _run(["ip", "netns", "add", self.server_ns])
         _run(["ip", "netns", "add", self.client_ns])
-        _run(["ip", "link", "add", self.server_dev, "type", "veth", "peer", "name", self.client_dev])
+        _run(["ip", "link", "add", self.server_dev, "type", "veth",
+              "peer", "name", self.client_dev])
         for ns, dev, ip in (
             (self.server_ns, self.server_dev, SERVER_IP),
             (self.client_ns, self.client_dev, CLIENT_IP),
