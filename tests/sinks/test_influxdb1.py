@@ -7,7 +7,11 @@ through the v1 endpoint; they are the same bytes the forwarder sends.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from probe.sinks.lineprotocol import FIELDS, MEASUREMENT, LabelledRecord, encode_points
 from tests.servicekit import InfluxDB1
@@ -78,3 +82,20 @@ class TestInfluxQL:
         got = rows(db, f'SELECT "download_mbps" FROM "{MEASUREMENT}" '
                        "WHERE \"probe_id\" = 'probe-3'")
         assert [r["download_mbps"] for r in got] == [make_measurement(7).download_mbps]
+
+
+class TestArbitraryTagText:
+    """Any printable text in a tag (commas, '=', spaces, quotes, unicode) reads back unchanged."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(text=st.text(st.characters(blacklist_categories=("Cc", "Cs"),
+                                      blacklist_characters="\\"), min_size=1, max_size=40))
+    def test_round_trip(self, db: InfluxDB1, text: str) -> None:
+        probe_id = f"prop-{uuid.uuid4().hex[:12]}"
+        [line] = encode_points([LabelledRecord.of(make_measurement(1, samples=2), probe_id,
+                                                  subscriber_id=text)])
+        status, body = db.write(DB, [line])
+        assert status == 204, body
+        got = rows(db, f'SELECT "download_mbps", "subscriber_id" FROM "{MEASUREMENT}" '
+                       f"WHERE \"probe_id\" = '{probe_id}'")
+        assert [r["subscriber_id"] for r in got] == [text]
