@@ -95,6 +95,7 @@ async def run_direction(
         samples=obs["samples"], streams_started=plan.streams,
         streams_completed=obs["completed"], all_running_until_s=obs["until"],
         server_timelines=obs.get("timelines"), server_received_bytes=obs.get("received"),
+
         loaded_rtts_ms=tuple(loaded), elapsed_s=elapsed_s,
         client_cpu_s=time.process_time() - cpu0,
     )

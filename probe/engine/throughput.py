@@ -4,22 +4,26 @@ Input is an aggregate series of :class:`~probe.measurement.Sample` (seconds sinc
 started, cumulative payload bytes over all streams), taken at <= 100 ms intervals on a monotonic
 clock by an adapter. Nothing here reads a clock.
 
-**Warm-up rule** (documented in docs/measurement.md, "Steady-state window"): TCP slow start and
-a shaper's initial token-bucket burst make the first moments unrepresentative, so the window
-starts at the first sample ``t`` such that
+**Warm-up rule** (documented in docs/measurement.md, "Steady-state window"): TCP slow start,
+a shaper's initial token-bucket burst and the loss recovery that follows slow start's overshoot
+make the first moments unrepresentative, so the window starts at the first sample ``t`` such that
 
 * ``t >= MIN_WARMUP_S`` and ``t >= RATE_LOOKBACK_S``, and
-* the rate over ``[t - RATE_LOOKBACK_S, t]`` is at least ``STEADY_FRACTION`` (90 %) of the
-  *reference rate*: the median of those trailing rates over the samples in the second half
-  of the run (which is past any slow start on any path we care about);
+* from ``t`` on (up to the latest allowed start), the rate over each sample's preceding
+  ``RATE_LOOKBACK_S`` stays within ±``STABLE_BAND`` (10 %) of the *reference rate*: the median
+  of those trailing rates over the samples in the second half of the run (past any slow start
+  on any path we care about). A catch-up burst above the band means bytes were held back
+  before it, a dip below it means the path was not yet full;
 
 and never later than ``MAX_WARMUP_SHARE`` (50 %) of the usable duration, so that at least half
 of the run is always counted. The window ends at ``end_s``: the last sample, or earlier when a
 stream stopped early (``all_running_until_s``), because after that fewer streams are running
 and the path is not being filled the way the plan said.
 
-Goodput = payload bytes in the window x 8 / window length, in Mbit/s (10^6 bit/s). Cumulative
-counts between samples are linearly interpolated.
+Goodput = payload bytes moved x 8 / time between the window's two edges, in Mbit/s (10^6
+bit/s); each edge is first moved (by at most ``EDGE_SEARCH_S`` inward) to where the count has
+caught up after head-of-line blocking (:func:`caught_up_edges`). Cumulative counts between
+samples are linearly interpolated.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from probe.measurement import Sample
 from probe.units import mbps_from_bytes
 
 RATE_LOOKBACK_S: Final = 0.5
-STEADY_FRACTION: Final = 0.9
+STABLE_BAND: Final = 0.1
 MIN_WARMUP_S: Final = 1.0
 MAX_WARMUP_SHARE: Final = 0.5
+EDGE_SEARCH_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +61,14 @@ class ThroughputEstimate:
 class MergedTimeline:
     """Per-stream server timelines summed into one series on a common time base.
 
-    ``samples`` start at 0 s = the earliest first sample of any stream; ``first_end_s`` is the
-    last sample time of the stream that ended first (after it, not all streams were running).
+    ``samples`` start at 0 s = ``origin_s``, the earliest first sample of any stream on the
+    server's clock; ``first_end_s`` is the last sample time of the stream that ended first
+    (after it, not all streams were running).
     """
 
     samples: tuple[Sample, ...]
     first_end_s: float
+    origin_s: float = 0.0
 
 
 def check_samples(samples: Sequence[Sample]) -> None:
@@ -110,31 +117,70 @@ def steady_state_window(
         reference = median(trailing_rate(t) for t in second_half)
     else:
         reference = bytes_between(latest_start, end_s) / (end_s - latest_start)
-    threshold = STEADY_FRACTION * reference
-    lo = bisect_left(times, earliest_start)
-    hi = bisect_right(times, latest_start)
-    for t in times[lo:hi]:
-        if trailing_rate(t) >= threshold:
-            return (t, end_s)
-    return (latest_start, end_s)
+    low, high = (1 - STABLE_BAND) * reference, (1 + STABLE_BAND) * reference
+    candidates = times[bisect_left(times, earliest_start):bisect_right(times, latest_start)]
+    start = None
+    for t in candidates:
+        if low <= trailing_rate(t) <= high:
+            if start is None:
+                start = t
+        else:
+            start = None  # not stable yet: the window can start only after this sample
+    return (latest_start if start is None else start, end_s)
 
 
 def goodput_over(samples: Sequence[Sample], start_s: float, end_s: float) -> tuple[float, int]:
-    """``(Mbit/s, bytes)`` of payload moved between ``start_s`` and ``end_s``."""
-    if end_s <= start_s:
+    """``(Mbit/s, bytes)`` between the caught-up edges of ``[start_s, end_s]``.
+
+    See :func:`caught_up_edges`; the rate is plain Δbytes x 8 / Δt between those two edges.
+    """
+    edge_start, edge_end = caught_up_edges(samples, start_s, end_s)
+    if edge_end <= edge_start:
         return (0.0, 0)
-    moved = cumulative_at(samples, end_s) - cumulative_at(samples, start_s)
-    return (mbps_from_bytes(moved, end_s - start_s), round(moved))
+    moved = cumulative_at(samples, edge_end) - cumulative_at(samples, edge_start)
+    return (mbps_from_bytes(moved, edge_end - edge_start), round(moved))
+
+
+def caught_up_edges(
+    samples: Sequence[Sample], start_s: float, end_s: float
+) -> tuple[float, float]:
+    """Window edges placed where the application's count has caught up with the wire.
+
+    TCP hands bytes to the application late, never early: after a loss, everything behind the
+    hole waits in the kernel until the retransmission arrives (head-of-line blocking; stalls
+    of one RTO, ~0.2-0.3 s and ~0.1 s of a 20 Mbit/s link's bytes, were seen in the lab). A
+    count read at an arbitrary instant can therefore lag the bytes that crossed the line by a
+    whole stall, which at a window edge is a percent-level error. Within ``EDGE_SEARCH_S``
+    inward of each nominal edge (at most a quarter of the span), the edge is moved to the
+    sample where ``count - rate x t`` is highest (``rate`` = the nominal window's mean): the
+    moment when least is held back. A constant rate has no such moments and keeps its edges.
+    """
+    if end_s <= start_s or len(samples) < 2:
+        return (start_s, end_s)
+    times = [s.t_s for s in samples]
+    counts = [float(s.total_bytes) for s in samples]
+    rate = (_interpolate(times, counts, end_s) - _interpolate(times, counts, start_s)) / (
+        end_s - start_s
+    )
+    reach = min(EDGE_SEARCH_S, (end_s - start_s) / 4)
+
+    def best(lo: float, hi: float, nominal: float) -> float:
+        candidates = [nominal, *(t for t in times if lo < t < hi)]
+        # max() keeps the first of equals, so a constant rate keeps its nominal edge.
+        return max(candidates, key=lambda t: _interpolate(times, counts, t) - rate * t)
+
+    return (best(start_s, start_s + reach, start_s), best(end_s - reach, end_s, end_s))
 
 
 def estimate_throughput(
     samples: Sequence[Sample], all_running_until_s: float | None = None
 ) -> ThroughputEstimate:
-    """Goodput over the steady-state window of ``samples``."""
+    """Goodput over the steady-state window of ``samples`` (edges as reported are caught up)."""
     start_s, end_s = steady_state_window(samples, all_running_until_s)
+    edge_start, edge_end = caught_up_edges(samples, start_s, end_s)
     rate_mbps, window_bytes = goodput_over(samples, start_s, end_s)
     total = samples[-1].total_bytes if samples else 0
-    return ThroughputEstimate(rate_mbps, start_s, end_s, window_bytes, total)
+    return ThroughputEstimate(rate_mbps, edge_start, edge_end, window_bytes, total)
 
 
 def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> MergedTimeline:
@@ -179,7 +225,7 @@ def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> Me
                 total += _interpolate(times, counts, t)
         merged.append(Sample(t - origin, round(total)))
     first_end = min(times[-1] for times, _ in streams) - origin
-    return MergedTimeline(tuple(merged), first_end)
+    return MergedTimeline(tuple(merged), first_end, origin)
 
 
 def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
