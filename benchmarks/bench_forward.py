@@ -117,6 +117,8 @@ def main() -> None:
           f"VictoriaMetrics {vm_cpu_s:.2f} s; load average before/after {load0} / "
           f"{os.getloadavg()[0]:.2f} (other processes share the {os.cpu_count()} CPUs)")
     print(f"  backlog after: {backlog}; points read back from VictoriaMetrics: {arrived}")
+    if report.failure is not None:
+        print(f"  the pass stopped: {report.failure.message}")
     print(f"  target >= 50 000 points/s: {'met' if rate >= 50_000 else 'NOT met'}")
     if arrived != args.count or backlog:
         raise SystemExit("not every point arrived")

@@ -4,8 +4,8 @@ Import this module only where a sink is used (the CLI does, inside its handler):
 influxdb-client, reactivex and urllib3, too slow for ``probe --help`` on a router.
 
 influxdb-client's default batching mode keeps batches only in memory and drops them after its
-retries (influxdb-client-python #689, #165); here every write is synchronous, without the
-client's own retries (``retries=False``), and the durable outbox decides what happens next.
+retries (influxdb-client-python #689, #165); here every write is synchronous, the client retries
+nothing but one broken connection, and the durable outbox decides what happens next.
 A write either succeeds (2xx) or yields a ``WriteFailure`` saying whose problem it is:
 
 ==============  ==============================  ==========================================
@@ -30,6 +30,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
+from urllib3.util.retry import Retry
 
 from probe.sinks.config import SinkConfig
 from probe.sinks.failures import (
@@ -39,6 +40,13 @@ from probe.sinks.failures import (
     advice,
     classify_status,
 )
+
+
+# One immediate resend when the connection breaks (typically a pooled keep-alive connection the
+# server closed while the forwarder idled). Safe because points are idempotent; HTTP statuses
+# are never retried here (status=0): the outbox and the forwarder's backoff handle those.
+_CONNECTION_RETRY = Retry(total=1, connect=1, read=1, other=1, status=0, redirect=0,
+                          allowed_methods=None, raise_on_status=False, backoff_factor=0)
 
 
 class InfluxWriter:
@@ -51,7 +59,7 @@ class InfluxWriter:
             token=config.token or None,  # type: ignore[arg-type]  # None: no auth header
             org=config.org,
             timeout=int(config.timeout_s * 1000),
-            retries=False,
+            retries=_CONNECTION_RETRY,
         )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
