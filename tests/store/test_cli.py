@@ -136,8 +136,10 @@ class TestStatus:
         raw = bytearray(db.read_bytes())
         raw[0:4096] = os.urandom(4096)
         db.write_bytes(bytes(raw))
-        for command in ("status", "history", "export"):
-            result = run_probe([command, "--db", str(db)])
+        commands = (["status"], ["history"], ["export"],
+                    ["forward", "--url", "http://127.0.0.1:9", "--kind", "victoriametrics"])
+        for command in commands:
+            result = run_probe([*command, "--db", str(db)])
             assert result.returncode == 1, command
             assert result.stderr.startswith("probe: error: cannot open the result store")
             assert "left untouched" in result.stderr

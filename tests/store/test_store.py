@@ -252,3 +252,37 @@ class TestDefaultPath:
 
         expected = "/var/lib/probe/probe.db" if os.geteuid() == 0 else "probe/probe.db"
         assert str(default_db_path({})).endswith(expected)
+
+
+class TestCommittedMeansKept:
+    """A save that returned survives kill -9 of the process the very next moment."""
+
+    def test_kill_right_after_saves(self, tmp_path: Path) -> None:
+        import signal
+        import subprocess
+        import sys
+
+        from tests.store.clirunner import ROOT
+
+        db = tmp_path / "probe.db"
+        script = (
+            "import sys\n"
+            "from probe.store import SqliteStore\n"
+            "from tests.store.builders import make_measurement\n"
+            f"store = SqliteStore.open({str(db)!r})\n"
+            "for i in range(10_000):\n"
+            "    m = make_measurement(i, samples=50)\n"
+            "    store.save(m, probe_id='p')\n"
+            "    sys.stdout.write(m.id + '\\n'); sys.stdout.flush()\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                text=True, cwd=ROOT, env={"PYTHONPATH": ROOT})
+        assert proc.stdout is not None
+        acknowledged = [proc.stdout.readline().strip() for _ in range(40)]
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        with SqliteStore.open(db) as store:
+            assert store.integrity_check() == ["ok"]
+            stored = {r.measurement_id for r in store.history()}
+            assert set(acknowledged) <= stored
+            assert store.status().backlog == len(stored)
