@@ -41,7 +41,6 @@ from probe.sinks.failures import (
     classify_status,
 )
 
-
 # One immediate resend when the connection breaks (typically a pooled keep-alive connection the
 # server closed while the forwarder idled). Safe because points are idempotent; HTTP statuses
 # are never retried here (status=0): the outbox and the forwarder's backoff handle those.
