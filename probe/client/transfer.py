@@ -33,6 +33,7 @@ from probe.measurement import Direction, Sample
 DOWNLOAD_REQUEST_BYTES: Final = wire.DEFAULT_MAX_TRANSFER_BYTES
 PROGRESS_WINDOW_S: Final = 0.5
 
+
 class _Sampler:
     """Aggregate cumulative bytes at each tick, plus a progress report."""
 
@@ -95,26 +96,32 @@ async def run_direction(
         samples=obs["samples"], streams_started=plan.streams,
         streams_completed=obs["completed"], all_running_until_s=obs["until"],
         server_timelines=obs.get("timelines"), server_received_bytes=obs.get("received"),
-
         loaded_rtts_ms=tuple(loaded), elapsed_s=elapsed_s,
         client_cpu_s=time.process_time() - cpu0,
     )
 
 
 async def _tick_until(deadline: float, plan: MeasurePlan, sampler: _Sampler,
-                      total: Callable[[], int], all_ended: Callable[[], bool]) -> None:
-    """Sample until the deadline; MeasurementTimeout if nothing moved for the timeout."""
+                      total: Callable[[], int], all_ended: Callable[[], bool], *,
+                      on_tick: Callable[[float], None] | None = None) -> None:
+    """Sample until the deadline; MeasurementTimeout if nothing moved for the timeout.
+
+    Each sample is stamped with the time it was read (a late timer stamps late, it does not
+    move bytes earlier); the last one is read at or just after the deadline.
+    """
     loop = asyncio.get_running_loop()
-    last_change, last_total = loop.time(), 0
+    last_change, last_total, last_t = loop.time(), 0, loop.time()
     while True:
         now = loop.time()
         if now >= deadline or all_ended():
-            sampler.record(min(now, deadline), total())
             return
         await asyncio.sleep(min(plan.sample_interval_s, deadline - now))
         now = loop.time()
         current = total()
-        sampler.record(min(now, deadline), current)
+        sampler.record(now, current)
+        if on_tick is not None:
+            on_tick(now - last_t)
+        last_t = now
         if current != last_total:
             last_change, last_total = now, current
         elif now - last_change > plan.connect_timeout_s:
@@ -138,8 +145,12 @@ async def _download(address: ServerAddress, plan: MeasurePlan, token: str | None
             check_status(response, "a download request")
         deadline = t0 + plan.duration_s
         sampler = _Sampler("download", plan, t0, on_progress)
+        def batch_reads(interval_s: float) -> None:
+            for conn in conns:
+                conn.batch_reads(interval_s)
+
         await _tick_until(deadline, plan, sampler, lambda: sum(c.body_bytes for c in conns),
-                          lambda: all(c.ended_at is not None for c in conns))
+                          lambda: all(c.ended_at is not None for c in conns), on_tick=batch_reads)
         ended = [c.ended_at for c in conns if c.ended_at is not None and c.ended_at < deadline]
     finally:
         for conn in conns:
