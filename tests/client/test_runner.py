@@ -76,6 +76,34 @@ class TestAgainstRealServer:
         assert m.download_mbps > 0
 
 
+class TestUploadFallback:
+    """A server that takes the upload but never answers leaves the client's count, flagged."""
+
+    async def test_silent_upload_answer(self, raw_server: RawServer) -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"GET /ping"):
+                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    await writer.drain()
+                    continue
+                while True:  # swallow the body, then hang up without an answer
+                    data = await reader.read(1 << 20)
+                    if not data or data.endswith(b"0\r\n\r\n"):
+                        break
+                writer.close()
+                return
+
+        url = await raw_server(handler)
+        plan = MeasurePlan(duration_s=1.0, streams=2, directions=("up",), connect_timeout_s=1.0)
+        m = await run_measurement(plan, url)
+        assert m.upload is not None
+        assert m.upload.counted_at == "client"
+        assert "upload_counted_at_client" in m.flags
+        assert m.upload_mbps is not None
+        assert m.upload_mbps > 0
+
+
 class TestErrorMapping:
     """Foreign failures become the probe's errors, each with a one-line message."""
 
