@@ -15,8 +15,11 @@ Bodies are either *counted* (download payload: ``body_bytes`` grows, nothing is 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import socket
+import sys
+import termios
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,10 +31,11 @@ from probe.errors import MeasurementError, ProtocolViolation, ServerUnreachable
 READ_BUFFER_BYTES: Final = 1 << 20
 # Batched wake-ups for counted bodies: SO_RCVLOWAT asks the kernel to report the socket
 # readable only once this much time's worth of the stream's bytes is queued (capped), so each
-# recv_into() moves ~400 KiB instead of ~100 KiB at loopback rates: 0.13-0.16 -> 0.08-0.09
-# CPU-s/GB measured (docs/measurement.md). The few ms of delay is far below the sample
-# interval. Unlike SO_RCVBUF, SO_RCVLOWAT leaves receive-window autotuning on.
-READ_BATCH_S: Final = 0.002
+# recv_into() moves ~250 KiB instead of ~100 KiB at loopback rates: 0.13-0.16 -> 0.09
+# CPU-s/GB measured (docs/measurement.md). What waits in the kernel is still counted at every
+# sample (FIONREAD, see queued_bytes), so batching delays no byte in the samples. Unlike
+# SO_RCVBUF, SO_RCVLOWAT leaves receive-window autotuning on.
+READ_BATCH_S: Final = 0.01
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
@@ -237,6 +241,23 @@ class HttpConnection(asyncio.BufferedProtocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def queued_bytes(self) -> int:
+        """Body bytes already received by the kernel but not yet read (plain TCP only).
+
+        Added to ``body_bytes`` at each sample so that the count does not depend on when the
+        event loop got round to reading (batched wake-ups, a busy CPU).
+        """
+        if not self._counting or self.transport is None:
+            return 0
+        sock = self.transport.get_extra_info("socket")
+        if sock is None or self.transport.get_extra_info("sslcontext") is not None:
+            return 0  # TLS: the kernel holds ciphertext, not body bytes
+        try:
+            raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return min(int.from_bytes(raw, sys.byteorder, signed=True), self._body_left)
 
     def batch_reads(self, interval_s: float) -> None:
         """Retune SO_RCVLOWAT to ``READ_BATCH_S`` of the rate seen over the last interval."""

@@ -149,7 +149,10 @@ async def _download(address: ServerAddress, plan: MeasurePlan, token: str | None
             for conn in conns:
                 conn.batch_reads(interval_s)
 
-        await _tick_until(deadline, plan, sampler, lambda: sum(c.body_bytes for c in conns),
+        def counted() -> int:
+            return sum(c.body_bytes + c.queued_bytes() for c in conns)
+
+        await _tick_until(deadline, plan, sampler, counted,
                           lambda: all(c.ended_at is not None for c in conns), on_tick=batch_reads)
         ended = [c.ended_at for c in conns if c.ended_at is not None and c.ended_at < deadline]
     finally:
