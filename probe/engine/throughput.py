@@ -16,7 +16,7 @@ make the first moments unrepresentative, so the window starts at the first sampl
   before it, a dip below it means the path was not yet full;
 
 and never later than ``MAX_WARMUP_SHARE`` (50 %) of the usable duration, so that at least half
-of the run is always counted. The window ends at ``end_s``: the last sample, or earlier when a
+of the run is always considered. The window ends at ``end_s``: the last sample, or earlier when a
 stream stopped early (``all_running_until_s``), because after that fewer streams are running
 and the path is not being filled the way the plan said.
 
