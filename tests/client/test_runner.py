@@ -17,7 +17,7 @@ from probe.errors import (
     ServerUnreachable,
     UsageError,
 )
-from probe.server import RunningServer
+from probe.server import RunningServer, ServerConfig, start_server
 from tests.client.conftest import RawHandler
 from tests.support import free_port
 
@@ -74,6 +74,20 @@ class TestAgainstRealServer:
         m = await run_measurement(plan, token_server.url, token="s3cret-token")
         assert m.download_mbps is not None
         assert m.download_mbps > 0
+
+
+class TestRealServerRefusals:
+    """The real server's guard rails come back as one clear line, in both directions."""
+
+    @pytest.mark.parametrize("direction", ["down", "up"])
+    async def test_transfer_cap_is_reported_as_busy(self, direction: str) -> None:
+        server = await start_server(ServerConfig(host="127.0.0.1", port=0, max_concurrent=1))
+        try:
+            plan = MeasurePlan(duration_s=1.0, streams=2, directions=(direction,))  # type: ignore[arg-type]
+            with pytest.raises(MeasurementError, match=r"busy \(503\)"):
+                await run_measurement(plan, server.url)
+        finally:
+            await server.close()
 
 
 class TestUploadFallback:
