@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ misses a bar the verdict is inconclusive. Exit codes: 0 pass, 4 shortfall, 5 inc
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from probe.cli.measure_cmd import add_measure_options
+    from probe.cli.store_cmd import add_store_arguments
 
     parser = subparsers.add_parser(
         "check", help="measure now and judge the test against a contract",
@@ -45,12 +45,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--token-file", type=Path, metavar="F",
                         help="file holding the server's shared token (sent as a Bearer token)")
     add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
+    add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from probe.cli.contract_files import load_contracts
-    from probe.cli.measure_cmd import build_plan, read_token, render_summary, run_with_display
+    from probe.cli.measure_cmd import build_plan, keep_then_emit, read_token, run_with_display
     from probe.client import run_measurement
     from probe.compliance.check import check_measurement, resolve_profile
 
@@ -75,12 +76,11 @@ def handle(args: argparse.Namespace) -> int:
         show_progress=not args.json,
     )
     verdict = check_measurement(contract, record, profile=args.profile)
-    if args.json:
-        print(json.dumps({**verdict.to_json_dict(), "measurement": record.to_json_dict()},
-                         ensure_ascii=False, separators=(",", ":")))
-    else:
-        print(render_summary(record))
-        print(render_test_verdict(verdict, contract.plan.id))
+    keep_then_emit(record, args,
+                   json_body={**verdict.to_json_dict(), "measurement": record.to_json_dict()},
+                   text_extra=render_test_verdict(verdict, contract.plan.id),
+                   subscriber_id=contract.subscriber_id, contract_ref=contract.plan.id,
+                   verdict=verdict.verdict)
     return {"pass": EXIT_OK, "shortfall": EXIT_SHORTFALL}.get(verdict.verdict, EXIT_INCONCLUSIVE)
 
 

@@ -1,5 +1,6 @@
 """``probe demo``: the README's first command. Starts a measurement server in this process on
-a free loopback port, measures against it and prints the result; needs nothing but loopback.
+a free loopback port, measures against it, judges the test against an example contract, keeps
+it in the local store and prints the result; needs nothing but loopback.
 
 Server and client share one process and one CPU here, so the rates show this machine's
 ceiling for the probe, not any line's speed (the record is flagged ``loopback_demo``).
@@ -9,24 +10,41 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from probe.cli.measure_cmd import add_measure_options, build_plan, emit, run_with_display
-from probe.errors import EXIT_OK
+import probe
+from probe.cli.measure_cmd import add_measure_options, build_plan, keep_then_emit, run_with_display
+from probe.cli.store_cmd import add_store_arguments
+from probe.errors import EXIT_OK, ContractError
 
 if TYPE_CHECKING:
     from probe.engine.plan import Progress
     from probe.measurement import Measurement
 
 DEFAULT_DEMO_DURATION_S = 3.0
+EXAMPLE_CONTRACT = "cn-ftth-300.toml"
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Start a measurement server on a free port of 127.0.0.1 inside this process, measure latency,
-download and upload against it, and print the result (or one JSON object with --json).
+download and upload against it, check the test against a contract (default: the example
+{EXAMPLE_CONTRACT}, a 300/30 Mbit/s FTTH plan under cn-miit), keep the result in the local
+store and print it (or one JSON object with --json: the record plus "check" and "stored_in").
 
 Nothing leaves the machine. Because server and client share one process and CPU, the figures
 are the probe's own loopback ceiling, not a broadband line's speed.
 """
+
+
+def example_contract_path() -> Path:
+    """The bundled example contract: in a wheel under probe/, in a checkout under contracts/."""
+    package_dir = Path(probe.__file__).resolve().parent
+    for candidate in (package_dir / "example_contracts" / EXAMPLE_CONTRACT,
+                      package_dir.parent / "contracts" / EXAMPLE_CONTRACT):
+        if candidate.is_file():
+            return candidate
+    raise ContractError(f"the example contract {EXAMPLE_CONTRACT} is not installed; "
+                        "pass one with --contract FILE")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,15 +53,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_measure_options(parser, default_duration_s=DEFAULT_DEMO_DURATION_S)
+    parser.add_argument("--contract", type=Path, metavar="FILE",
+                        help=f"contract to check against (default: the example {EXAMPLE_CONTRACT})")
+    add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from probe.cli.check_cmd import render_test_verdict
+    from probe.cli.contract_files import load_contracts
     from probe.client import run_measurement
+    from probe.compliance.check import check_measurement
     from probe.server import ServerConfig, start_server
 
+    contract_path = args.contract or example_contract_path()
+    contract = next(iter(load_contracts(contract_path).contracts.values()), None)
+    if contract is None:
+        raise ContractError(f"{contract_path}: has no [contract] to check against")
     plan = build_plan(args)
 
     async def demo(on_progress: Callable[[Progress], None] | None) -> Measurement:
@@ -55,5 +83,10 @@ def handle(args: argparse.Namespace) -> int:
         return dataclasses.replace(record, flags=(*record.flags, "loopback_demo"))
 
     record = run_with_display(demo, show_progress=not args.json)
-    emit(record, as_json=args.json)
+    verdict = check_measurement(contract, record)
+    keep_then_emit(record, args,
+                   json_body={**record.to_json_dict(), "check": verdict.to_json_dict()},
+                   text_extra=render_test_verdict(verdict, contract.plan.id),
+                   subscriber_id=contract.subscriber_id, contract_ref=contract.plan.id,
+                   verdict=verdict.verdict)
     return EXIT_OK

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probe.cli.store_cmd import add_store_arguments, store_measurement
 from probe.engine.plan import DEFAULT_DURATION_S, DEFAULT_STREAMS, MAX_DURATION_S, MAX_STREAMS
 from probe.errors import EXIT_OK, ConfigError
 
@@ -76,10 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
     parser.add_argument("--token-file", type=Path, metavar="F",
                         help="file holding the server's shared token (sent as a Bearer token)")
-    # Accepted now so scripts and the lab can pass it; results are not stored yet, so it
-    # changes nothing until the local store is wired in.
-    parser.add_argument("--no-store", action="store_true",
-                        help="do not keep the result in the local store")
+    add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -114,8 +112,43 @@ def handle(args: argparse.Namespace) -> int:
                                             on_progress=on_progress),
         show_progress=not args.json,
     )
-    emit(record, as_json=args.json)
+    keep_then_emit(record, args)
     return EXIT_OK
+
+
+def keep_then_emit(record: Measurement, args: argparse.Namespace, *,
+                   json_body: dict[str, Any] | None = None, text_extra: str | None = None,
+                   **labels: str | None) -> None:
+    """Commit the record to the local store first, then print it.
+
+    With ``--json`` this prints ``json_body`` plus ``stored_in`` when given (``probe check``,
+    ``probe demo``), else exactly the record; ``text_extra`` follows the human summary. If
+    the store cannot be written the result is still printed (the user paid for the
+    measurement) and the store error is raised afterwards, so the exit code says it was not
+    kept.
+    """
+    from probe.errors import StoreError
+
+    stored_in: Path | None = None
+    failure: StoreError | None = None
+    if not args.no_store:
+        try:
+            stored_in = store_measurement(record, db=args.db, **labels)
+        except StoreError as exc:
+            failure = exc
+    if args.json:
+        body = record.to_json_dict()
+        if json_body is not None:
+            body = json_body | {"stored_in": None if stored_in is None else str(stored_in)}
+        print(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+    else:
+        print(render_summary(record))
+        if text_extra:
+            print(text_extra)
+        if stored_in is not None:
+            print(f"stored    {stored_in}")
+    if failure is not None:
+        raise StoreError(f"measured but NOT stored: {failure}")
 
 
 def run_with_display(
@@ -147,13 +180,6 @@ def run_with_display(
 
     with display:
         return asyncio.run(start(on_progress))
-
-
-def emit(record: Measurement, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(record.to_json_dict(), separators=(",", ":")))
-    else:
-        print(render_summary(record))
 
 
 def _rate(value: float | None) -> str:
