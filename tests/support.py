@@ -1,11 +1,22 @@
-"""Helpers shared by tests: free loopback ports and the probe CLI runner."""
+"""Helpers shared by tests: free loopback ports, the probe CLI runner and a real
+``probe serve`` child process."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import selectors
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The line ``probe serve`` prints on stderr once it accepts connections.
+SERVE_READY = "probe: serving on "
 
 
 def free_port() -> int:
@@ -23,3 +34,41 @@ def run_cli(args: Sequence[str], *, timeout_s: float = 120, input_text: str | No
         capture_output=True, text=True, timeout=timeout_s, input=input_text, cwd=cwd,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, ready_timeout_s: float = 30) -> Iterator[str]:
+    """A real ``probe serve ARGS`` child on a free loopback port; yields its URL.
+
+    Waits for the ready line on stderr, and on exit stops the child's whole process group
+    (SIGTERM, then SIGKILL after 10 s) and closes its pipe, also when the test failed.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probe", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        url = None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + ready_timeout_s
+            while url is None and time.monotonic() < deadline:
+                if selector.select(timeout=0.5):
+                    line = proc.stderr.readline()
+                    if not line:
+                        break
+                    if line.startswith(SERVE_READY):
+                        url = line[len(SERVE_READY):].split()[0]
+        assert url is not None, "probe serve did not become ready"
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

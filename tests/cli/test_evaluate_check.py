@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import selectors
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import run_cli
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-READY = "probe: serving on "
+from tests.support import ROOT, run_cli, serve_process
 
 SLA = """\
 [plan]
@@ -40,35 +31,8 @@ time_zone = "Europe/Berlin"
 @pytest.fixture(scope="module")
 def serve_url() -> Iterator[str]:
     """A real ``probe serve`` child on a free loopback port, stopped with SIGTERM afterwards."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "probe", "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-    )
-    try:
-        assert proc.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stderr, selectors.EVENT_READ)
-        deadline = time.monotonic() + 30
-        url = None
-        while url is None and time.monotonic() < deadline:
-            if selector.select(timeout=0.5):
-                line = proc.stderr.readline()
-                if not line:
-                    break
-                if line.startswith(READY):
-                    url = line[len(READY):].split()[0]
-        assert url is not None, "probe serve did not become ready"
+    with serve_process() as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _contract(tmp_path: Path, down: float, up: float) -> Path:

@@ -4,33 +4,21 @@ by default, print it even when the store cannot be written, and skip it with ``-
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, run_cli
+from tests.support import ROOT, run_cli, serve_process
 
-ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "contracts" / "cn-ftth-300.toml"
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "probe", "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    try:
-        line = proc.stderr.readline()
-        assert "serving on" in line, line
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stderr.close()
+    """A real ``probe serve`` child on a free loopback port for the whole module."""
+    with serve_process() as url:
+        yield url
 
 
 def history(state_dir: Path) -> list[dict[str, object]]:
