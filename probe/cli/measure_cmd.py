@@ -13,8 +13,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probe.cli import argtypes
 from probe.cli.store_cmd import add_store_arguments, store_measurement
-from probe.engine.plan import DEFAULT_DURATION_S, DEFAULT_STREAMS, MAX_DURATION_S, MAX_STREAMS
+from probe.engine.plan import DEFAULT_DURATION_S, DEFAULT_STREAMS
 from probe.errors import EXIT_OK, ConfigError
 
 if TYPE_CHECKING:
@@ -35,31 +36,11 @@ Exit codes: 0 measured; 2 bad arguments; 3 server unreachable, refused or timed 
 """
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 1.0 <= value <= MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DURATION_S:g}, got {text}")
-    return value
-
-
-def _streams(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_STREAMS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_STREAMS}, got {value}")
-    return value
-
-
 def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: float) -> None:
     """Options shared by ``measure`` and ``demo``."""
-    parser.add_argument("--duration", type=_seconds, default=default_duration_s, metavar="S",
-                        help=f"seconds per direction (default {default_duration_s:g})")
-    parser.add_argument("--streams", type=_streams, default=DEFAULT_STREAMS, metavar="N",
+    parser.add_argument("--duration", type=argtypes.duration_seconds, default=default_duration_s,
+                        metavar="S", help=f"seconds per direction (default {default_duration_s:g})")
+    parser.add_argument("--streams", type=argtypes.streams, default=DEFAULT_STREAMS, metavar="N",
                         help=f"parallel TCP streams per direction (default {DEFAULT_STREAMS})")
     parser.add_argument("--direction", choices=("down", "up", "both"), default="both",
                         help="which directions to measure (default both)")

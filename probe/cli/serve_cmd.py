@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from probe import wire
+from probe.cli import argtypes
 from probe.errors import EXIT_OK, ConfigError
 
 TOKEN_ENV = "PROBE_SERVER_TOKEN"
@@ -23,36 +24,6 @@ SIGTERM or Ctrl-C. A shared token comes from --token-file or ${TOKEN_ENV}; clien
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the measurement server", description=DESCRIPTION,
@@ -60,23 +31,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
-    parser.add_argument("--port", type=_port, default=wire.DEFAULT_PORT,
+    parser.add_argument("--port", type=argtypes.port, default=wire.DEFAULT_PORT,
                         help="TCP port (default: %(default)s; 0 picks a free one)")
-    parser.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    parser.add_argument("--workers", type=argtypes.positive_int, default=1, metavar="N",
                         help="N processes sharing the port via SO_REUSEPORT; one per core "
                              "serves fast lines (default: %(default)s)")
     parser.add_argument("--token-file", type=Path, metavar="FILE",
                         help=f"require the token in FILE (overrides ${TOKEN_ENV})")
-    parser.add_argument("--max-transfer-bytes", type=_positive_int,
+    parser.add_argument("--max-transfer-bytes", type=argtypes.positive_int,
                         default=wire.DEFAULT_MAX_TRANSFER_BYTES, metavar="BYTES",
                         help="cap per download/upload request (default: %(default)s)")
-    parser.add_argument("--max-transfer-s", type=_positive_seconds,
+    parser.add_argument("--max-transfer-s", type=argtypes.positive_seconds,
                         default=wire.DEFAULT_MAX_TRANSFER_S, metavar="S",
                         help="cap on one transfer's duration (default: %(default)s)")
-    parser.add_argument("--max-concurrent", type=_positive_int,
+    parser.add_argument("--max-concurrent", type=argtypes.positive_int,
                         default=wire.DEFAULT_MAX_CONCURRENT_TRANSFERS, metavar="N",
                         help="transfers at once, per worker (default: %(default)s)")
-    parser.add_argument("--max-per-client", type=_positive_int,
+    parser.add_argument("--max-per-client", type=argtypes.positive_int,
                         default=wire.DEFAULT_MAX_TRANSFERS_PER_CLIENT, metavar="N",
                         help="transfers at once from one client address, per worker "
                              "(default: %(default)s)")

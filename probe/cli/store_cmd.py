@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probe.cli import argtypes
 from probe.errors import EXIT_OK, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ISO 8601 time with offset (2026-03-01T00:00Z) or an age (90m, 24h, 7d, 2w).",
     )
     history.add_argument("--since", metavar="WHEN", help="only measurements started since WHEN")
-    history.add_argument("--limit", type=_positive_int, metavar="N", help="at most N rows")
+    history.add_argument("--limit", type=argtypes.positive_int, metavar="N", help="at most N rows")
     history.add_argument("--json", action="store_true",
                          help="print one JSON object {db, count, measurements: [...]}")
     history.add_argument("--db", metavar="PATH", help=DB_HELP)
@@ -147,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     forward.add_argument("--bucket", help="bucket (2.x/3.x) or db/rp (1.8); ignored by VM")
     forward.add_argument("--org", help="organisation (2.x/3.x)")
     forward.add_argument("--token-file", metavar="FILE", help="read the token from FILE")
-    forward.add_argument("--batch-size", type=_positive_int, metavar="N", default=5000)
+    forward.add_argument("--batch-size", type=argtypes.positive_int, metavar="N", default=5000)
     forward.add_argument("--timeout", type=float, metavar="S", default=10.0,
                          help="HTTP timeout per write, seconds (default 10)")
     forward.add_argument("--interval", type=float, metavar="S", default=15.0,
@@ -357,12 +358,3 @@ def _print_json(obj: dict[str, Any]) -> None:
 def _num(value: object) -> str:
     return "-" if value is None else f"{float(value):.1f}"  # type: ignore[arg-type]
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value

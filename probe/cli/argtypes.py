@@ -1,0 +1,62 @@
+"""The argparse ``type=`` validators the commands share: counts, ports and durations.
+
+Each turns the option's text into its value or raises ``ArgumentTypeError`` with the message
+argparse shows after the option name (so bad input is one ``usage`` line and exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+from probe.engine.plan import MAX_DURATION_S, MAX_STREAMS
+
+N = TypeVar("N", int, float)
+
+
+def _parse(text: str, convert: Callable[[str], N], what: str) -> N:
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (workers, caps, rows, batch sizes)."""
+    value = _parse(text, int, "an integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port; 0 asks the system for a free one."""
+    value = _parse(text, int, "a port number")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite duration > 0 s (NaN is refused too)."""
+    value = _parse(text, float, "a number of seconds")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds per measured direction: 1 s up to the engine's cap."""
+    value = _parse(text, float, "a number of seconds")
+    if not 1.0 <= value <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DURATION_S:g}, got {text}")
+    return value
+
+
+def streams(text: str) -> int:
+    """Parallel TCP streams per direction: 1 up to the engine's cap."""
+    value = _parse(text, int, "a whole number")
+    if not 1 <= value <= MAX_STREAMS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_STREAMS}, got {value}")
+    return value
