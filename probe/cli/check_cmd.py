@@ -51,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def handle(args: argparse.Namespace) -> int:
     from probe.cli.contract_files import load_contracts
-    from probe.cli.measure_cmd import build_plan, keep_then_emit, read_token, run_with_display
-    from probe.client import run_measurement
+    from probe.cli.measure_cmd import keep_then_emit, measure_now
     from probe.compliance.check import check_measurement, resolve_profile
 
     contracts = load_contracts(args.contract).contracts
@@ -68,13 +67,7 @@ def handle(args: argparse.Namespace) -> int:
                             "--subscriber" if contracts else
                             f"{args.contract}: contract: is required: check needs a [contract]")
     resolve_profile(contract, args.profile)  # a plan unfit for the profile fails before measuring
-    plan = build_plan(args)
-    token = read_token(args.token_file)
-    record = run_with_display(
-        lambda on_progress: run_measurement(plan, args.server, token=token,
-                                            on_progress=on_progress),
-        show_progress=not args.json,
-    )
+    record = measure_now(args)
     verdict = check_measurement(contract, record, profile=args.profile)
     keep_then_emit(record, args,
                    json_body={**verdict.to_json_dict(), "measurement": record.to_json_dict()},

@@ -83,17 +83,21 @@ def build_plan(args: argparse.Namespace) -> Any:
                        directions=directions_from_choice(args.direction))
 
 
-def handle(args: argparse.Namespace) -> int:
+def measure_now(args: argparse.Namespace) -> Measurement:
+    """Measure ``--server`` with the plan and token the options give (``measure``, ``check``)."""
     from probe.client import run_measurement
 
     plan = build_plan(args)
     token = read_token(args.token_file)
-    record = run_with_display(
+    return run_with_display(
         lambda on_progress: run_measurement(plan, args.server, token=token,
                                             on_progress=on_progress),
         show_progress=not args.json,
     )
-    keep_then_emit(record, args)
+
+
+def handle(args: argparse.Namespace) -> int:
+    keep_then_emit(measure_now(args), args)
     return EXIT_OK
 
 
