@@ -9,12 +9,12 @@ whole fleet on one plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
-from probe.compliance.contract import Direction, Plan, RateName
+from probe.compliance.contract import DIRECTIONS, Direction, Plan, RateName
 from probe.compliance.params import Param, Params, exact_product_mbps
 from probe.compliance.verdict import Evaluation, Scope, mbps, pct
 
@@ -68,6 +68,21 @@ def rate_label(name: RateName, base_mbps: float, factor: Fraction = Fraction(1))
         return f"{RATE_LABELS[name]} {mbps(base_mbps)}"
     limit = exact_product_mbps(factor, base_mbps)
     return f"{pct(factor)} of {RATE_LABELS[name]} {mbps(base_mbps)} ({mbps(limit)})"
+
+
+def plan_rate_thresholds(
+    plan: Plan, bars: Sequence[tuple[str, RateName]]
+) -> tuple[Threshold, ...]:
+    """Per direction the plan states rates for, one bar per ``(id, rate)``: the plan's own
+    figure for that rate is the limit (no factor)."""
+    out = []
+    for direction in DIRECTIONS:
+        if plan.rates(direction) is None:
+            continue
+        for bar_id, name in bars:
+            limit = plan.rate(direction, name)
+            out.append(Threshold(bar_id, direction, "rate", limit, rate_label(name, limit)))
+    return tuple(out)
 
 
 def hour_text(window: tuple[Fraction, Fraction]) -> str:

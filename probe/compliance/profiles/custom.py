@@ -9,16 +9,11 @@ any hour, one valid test being enough to decide.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
-from probe.compliance.contract import RATE_NAMES, Plan
+from probe.compliance.contract import RATE_NAMES
 from probe.compliance.params import Param, Params
-from probe.compliance.profile import ProfileSpec, Threshold
+from probe.compliance.profile import ProfileSpec
 from probe.compliance.profiles import share
-
-if TYPE_CHECKING:
-    from probe.compliance.frame import Window
-    from probe.compliance.verdict import Evaluation
 
 NAME = "custom"
 PARAMETERS = {
@@ -45,12 +40,7 @@ def _rule(params: Params) -> share.ShareRule:
     )
 
 
-def _thresholds(plan: Plan, params: Params) -> tuple[Threshold, ...]:
-    return share.thresholds(_rule(params), plan)
-
-
-def _evaluate(window: Window, plan: Plan, params: Params) -> list[Evaluation]:
-    return share.evaluate(_rule(params), window, plan, NAME)
+_thresholds, _evaluate = share.profile_hooks(NAME, _rule)
 
 
 PROFILE = ProfileSpec(

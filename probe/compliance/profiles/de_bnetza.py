@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from probe.compliance.contract import DIRECTIONS, Direction, Plan
 from probe.compliance.params import Param, Params, exact_product_mbps
-from probe.compliance.profile import ProfileSpec, Threshold, rate_label
+from probe.compliance.profile import ProfileSpec, Threshold, plan_rate_thresholds
 
 if TYPE_CHECKING:
     from probe.compliance.frame import Window
@@ -69,15 +69,8 @@ def _limits(plan: Plan, direction: Direction, params: Params) -> tuple[float, fl
 
 
 def _thresholds(plan: Plan, params: Params) -> tuple[Threshold, ...]:
-    out = []
-    for direction in _directions(plan):
-        normal = plan.rate(direction, "normally_available")
-        minimum = plan.rate(direction, "minimum")
-        out.append(Threshold("b-normal", direction, "rate", normal,
-                             rate_label("normally_available", normal)))
-        out.append(Threshold("c-minimum", direction, "rate", minimum,
-                             rate_label("minimum", minimum)))
-    return tuple(out)
+    return plan_rate_thresholds(plan, (("b-normal", "normally_available"),
+                                       ("c-minimum", "minimum")))
 
 
 def day_text(day: int) -> str:

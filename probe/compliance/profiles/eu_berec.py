@@ -20,9 +20,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from probe.compliance.contract import DIRECTIONS, Plan
+from probe.compliance.contract import Plan
 from probe.compliance.params import Param, Params
-from probe.compliance.profile import ProfileSpec, Threshold, hour_text, rate_label
+from probe.compliance.profile import ProfileSpec, Threshold, hour_text, plan_rate_thresholds
 from probe.compliance.verdict import Confidence, Criterion, mbps
 
 if TYPE_CHECKING:
@@ -46,17 +46,7 @@ PARAMETERS = {
 
 
 def _thresholds(plan: Plan, params: Params) -> tuple[Threshold, ...]:
-    out = []
-    for direction in DIRECTIONS:
-        if plan.rates(direction) is None:
-            continue
-        normal = plan.rate(direction, "normally_available")
-        minimum = plan.rate(direction, "minimum")
-        out.append(Threshold("normal", direction, "rate", normal,
-                             rate_label("normally_available", normal)))
-        out.append(Threshold("minimum", direction, "rate", minimum,
-                             rate_label("minimum", minimum)))
-    return tuple(out)
+    return plan_rate_thresholds(plan, (("normal", "normally_available"), ("minimum", "minimum")))
 
 
 def _evaluate(window: Window, plan: Plan, params: Params) -> list[Evaluation]:

@@ -9,12 +9,13 @@ at or below a limit in ms).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from probe.compliance.contract import DIRECTIONS, Direction, Plan, RateName
-from probe.compliance.params import exact_product_mbps
+from probe.compliance.params import Params, exact_product_mbps
 from probe.compliance.profile import Threshold, hour_text, rate_label
 from probe.compliance.verdict import Confidence, Criterion, Evaluation, mbps
 
@@ -95,3 +96,19 @@ def evaluate(rule: ShareRule, window: Window, plan: Plan, profile: str) -> list[
                 verb="met"))
     return counting.assemble(window, profile, counting.transpose(columns, size),
                              counting.transpose(conf, size))
+
+
+def profile_hooks(
+    name: str, rule_of: Callable[[Params], ShareRule]
+) -> tuple[Callable[[Plan, Params], tuple[Threshold, ...]],
+           Callable[[Window, Plan, Params], list[Evaluation]]]:
+    """The ``thresholds`` and ``evaluate`` of a ProfileSpec that is one share rule, resolved
+    from the plan's parameters by ``rule_of``."""
+
+    def profile_thresholds(plan: Plan, params: Params) -> tuple[Threshold, ...]:
+        return thresholds(rule_of(params), plan)
+
+    def profile_evaluate(window: Window, plan: Plan, params: Params) -> list[Evaluation]:
+        return evaluate(rule_of(params), window, plan, name)
+
+    return profile_thresholds, profile_evaluate
