@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from probe.errors import StoreError
 from probe.measurement import Measurement
 from probe.store.records import (
     OutboxEntry,
@@ -21,6 +20,7 @@ from probe.store.records import (
     StoredRecord,
     StoreStatus,
     figures_of,
+    storable_json,
 )
 from probe.store.schema import SCHEMA_VERSION
 
@@ -71,11 +71,8 @@ class MemoryStore:
     ) -> None:
         if measurement.id in self._rows:
             return
-        record = measurement.to_json_dict()
-        try:  # the same round trip the SQLite store makes, so the same records fail
-            record = json.loads(json.dumps(record, allow_nan=False))
-        except ValueError as exc:
-            raise StoreError(f"measurement {measurement.id} cannot be stored: {exc}") from exc
+        # The same round trip the SQLite store makes, so the same records fail.
+        record = json.loads(storable_json(measurement.id, measurement.to_json_dict()))
         stored = StoredRecord(record, probe_id, subscriber_id, contract_ref, verdict,
                               stored_at=self._clock(), delivered_at=None)
         self._rows[measurement.id] = _Row(self._next_seq, stored, measurement.started_at,

@@ -8,6 +8,7 @@ shape alone, so neither adapter imports the other.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from probe.errors import StoreError
 from probe.measurement import Measurement
 
 DEFAULT_DB_NAME = "probe.db"
@@ -45,6 +47,15 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
 def figures_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record's flat JSON form without the raw samples (what the outbox keeps)."""
     return {k: v for k, v in record.items() if k not in DETAIL_KEYS}
+
+
+def storable_json(measurement_id: str, value: Mapping[str, Any]) -> str:
+    """``value`` (a record or its figures) as compact JSON; NaN and infinity are refused with a
+    StoreError naming the measurement, since SQLite's JSON and the sinks cannot hold them."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise StoreError(f"measurement {measurement_id} cannot be stored: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

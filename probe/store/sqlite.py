@@ -31,6 +31,7 @@ from probe.store.records import (
     StoredRecord,
     StoreStatus,
     figures_of,
+    storable_json,
 )
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
@@ -118,11 +119,8 @@ class SqliteStore:
     ) -> None:
         """Commit the measurement and queue it for forwarding; saving an id again is a no-op."""
         record = measurement.to_json_dict()
-        try:
-            record_json = json.dumps(record, separators=(",", ":"), allow_nan=False)
-            figures_json = json.dumps(figures_of(record), separators=(",", ":"), allow_nan=False)
-        except ValueError as exc:
-            raise StoreError(f"measurement {measurement.id} cannot be stored: {exc}") from exc
+        record_json = storable_json(measurement.id, record)
+        figures_json = storable_json(measurement.id, figures_of(record))
         with self._transaction("save a measurement to"):
             cur = self._conn.execute(
                 "INSERT INTO measurements (id, probe_id, subscriber_id, contract_ref, verdict,"
