@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from probe.errors import RecordFormatError
 from probe.sinks.failures import WriteFailure
-from probe.sinks.lineprotocol import encode_point
+from probe.sinks.lineprotocol import PointSource, encode_point
 
 log = logging.getLogger("probe.sinks")
 
@@ -37,26 +37,11 @@ DEFAULT_BACKOFF_MAX_S = 300.0
 DEFAULT_IDLE_INTERVAL_S = 15.0
 
 
-class OutboxEntry(Protocol):
+class OutboxEntry(PointSource, Protocol):
     """A queued measurement: its JSON figures, labels, and how often the sink refused it."""
 
     @property
     def outbox_id(self) -> int: ...
-
-    @property
-    def figures(self) -> Mapping[str, Any]: ...
-
-    @property
-    def probe_id(self) -> str: ...
-
-    @property
-    def subscriber_id(self) -> str | None: ...
-
-    @property
-    def contract_ref(self) -> str | None: ...
-
-    @property
-    def verdict(self) -> str | None: ...
 
     @property
     def rejections(self) -> int: ...
