@@ -1,9 +1,10 @@
 """Server-side cost of a gigabyte: CPU-seconds per GB and throughput over loopback.
 
 Compares the measurement server's send and receive paths (sendfile vs write() slices;
-upload reads with iter_any vs iter_chunks and two read buffer sizes) with iperf3 doing the
-same transfer. The client is a minimal raw-socket reader/writer so that the figure is the
-server's. CPU is the server process's utime+stime from /proc (iperf3: wait4 rusage).
+uploads read by the hand-off to our own BufferedProtocol vs through aiohttp's parser with
+iter_any) with iperf3 doing the same transfer. The client is a minimal raw-socket
+reader/writer so that the figure is the server's. CPU is the server process's utime+stime
+from /proc (iperf3: wait4 rusage).
 
     .venv/bin/python benchmarks/server_cpu.py [--gb 2] [--repeat 3]
 
@@ -31,7 +32,6 @@ CHUNK = 1 << 20
 SERVER = """
 import sys
 from probe.server import ServerConfig, serve
-from probe.server import handlers, intake
 
 variant = sys.argv[1]
 fields = {"port": 0, "host": "127.0.0.1"}
@@ -42,18 +42,15 @@ if variant.startswith("write"):
         payload.WRITE_SLICE_BYTES = int(variant.split(":")[1])
 if variant == "sendfile":
     fields["use_sendfile"] = True
-if variant.startswith("read:"):
-    fields["read_bufsize_bytes"] = int(variant.split(":")[1])
-if variant == "recv1m":
-    import asyncio.selector_events
-    asyncio.selector_events._SelectorSocketTransport.max_size = 1 << 20
-if variant == "iter_chunks":
-    async def consume_body(request, *, max_bytes, max_s, sample=True):
-        got = intake.Intake()
-        async for chunk, _ in request.content.iter_chunks():
-            got.received_bytes += len(chunk)
-        return got
-    handlers.consume_body = consume_body
+if variant.startswith("recv:"):
+    from probe.server import handoff
+    handoff.RECV_BUFFER_BYTES = int(variant.split(":")[1])
+if variant.startswith("aiohttp"):  # uploads through aiohttp's parser: no hand-off runner
+    from aiohttp import web
+    from probe.server import runner
+    runner.HandoffRunner = web.AppRunner
+    if ":" in variant:
+        fields["read_bufsize_bytes"] = int(variant.split(":")[1])
 serve(ServerConfig(**fields, max_transfer_bytes=1 << 40, max_transfer_s=600), 1,
       lambda url: print(url, flush=True))
 """
@@ -140,11 +137,10 @@ def main() -> None:
     rows = [
         ("probe write() 1 MiB slices (default)", "download", "write", download),
         ("probe sendfile (memfd)", "download", "sendfile", download),
-        ("probe write() 256 KiB slices", "download", "write:262144", download),
-        ("probe iter_any, read_bufsize 1 MiB (default)", "upload", "default", upload),
-        ("probe iter_any, read_bufsize 64 KiB", "upload", "read:65536", upload),
-        ("probe iter_chunks, read_bufsize 1 MiB", "upload", "iter_chunks", upload),
-        ("probe iter_any, 1 MiB recv()", "upload", "recv1m", upload),
+        ("probe hand-off, recv_into 1 MiB (default)", "upload", "default", upload),
+        ("probe hand-off, recv_into 256 KiB", "upload", "recv:262144", upload),
+        ("probe hand-off, recv_into 64 KiB", "upload", "recv:65536", upload),
+        ("probe via aiohttp iter_any, read_bufsize 1 MiB", "upload", "aiohttp", upload),
     ]
     servers = {variant: start_server(variant) for _, _, variant, _ in rows}
     results: dict[str, list[tuple[float, float]]] = {label: [] for label, *_ in rows}

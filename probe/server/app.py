@@ -16,6 +16,7 @@ from aiohttp.typedefs import Middleware
 from probe.server import handlers, librespeed, state
 from probe.server.config import ServerConfig
 from probe.server.guards import TransferSlots, json_errors, token_middleware
+from probe.server.handoff import release_held
 from probe.server.payload import RandomPayload
 
 
@@ -40,6 +41,11 @@ class _ClientFaultFilter(logging.Filter):
 
 SERVER_LOG = logging.getLogger("probe.server.http")
 SERVER_LOG.addFilter(_ClientFaultFilter())
+
+
+async def _release_unclaimed(request: web.Request, response: web.StreamResponse) -> None:
+    """An upload refused before its body was claimed (401, 503): aiohttp gets the held bytes."""
+    release_held(request)
 
 
 async def _payload_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -70,6 +76,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[state.CONFIG] = config
     app[state.SLOTS] = TransferSlots(config.max_concurrent, config.max_per_client)
     app.cleanup_ctx.append(_payload_ctx)
+    app.on_response_prepare.append(_release_unclaimed)
     handlers.add_routes(app)
     librespeed.add_routes(app)
     return app

@@ -93,7 +93,10 @@ async def upload(request: web.Request) -> web.StreamResponse:
             return web.Response(status=400)
         except web.RequestPayloadError:
             raise json_error(web.HTTPBadRequest, "malformed request body", close=True) from None
-    return web.json_response(intake.as_json(), headers={hdrs.CACHE_CONTROL: NO_STORE})
+    response = web.json_response(intake.as_json(), headers={hdrs.CACHE_CONTROL: NO_STORE})
+    if intake.handed_off:
+        response.force_close()  # aiohttp's parser never saw the body's end (handoff.py)
+    return response
 
 
 def add_routes(app: web.Application) -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from probe import wire
+from probe.server.framing import BodyFraming
 from probe.server.guards import json_error
+from probe.server.handoff import BodySink, take_body
 
 
 @dataclass(slots=True)
@@ -22,6 +24,8 @@ class Intake:
 
     received_bytes: int = 0
     samples: list[tuple[float, int]] = field(default_factory=list)
+    # Read off aiohttp's parser (probe.server.handoff): the answer must close the connection.
+    handed_off: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {"received_bytes": self.received_bytes,
@@ -42,6 +46,10 @@ async def consume_body(
             web.HTTPRequestEntityTooLarge, f"body of {declared} bytes exceeds the cap of "
             f"{max_bytes} bytes", close=True, max_size=max_bytes, actual_size=declared,
         )
+    claimed = take_body(request)
+    if claimed is not None:
+        return await _consume_handed_off(request, *claimed, max_bytes=max_bytes, max_s=max_s,
+                                         sample=sample)
     intake = Intake()
     clock = time.monotonic
     interval_s = wire.SERVER_SAMPLE_INTERVAL_S
@@ -74,3 +82,32 @@ async def consume_body(
     if sample and intake.samples[-1][1] != received:
         intake.samples.append((clock(), received))
     return intake
+
+
+async def _consume_handed_off(
+    request: web.Request, held: bytes, framing: BodyFraming, *, max_bytes: int, max_s: float,
+    sample: bool,
+) -> Intake:
+    """The body read by a :class:`BodySink` on the raw transport; same answers as above."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("client went away")
+    sink = BodySink(request.protocol, framing, max_bytes=max_bytes, sample=sample)
+    try:
+        sink.attach(transport, held)
+        async with asyncio.timeout(max_s):
+            reason = await sink.finished
+    except TimeoutError:
+        raise json_error(
+            web.HTTPRequestTimeout, f"upload exceeded the {max_s:g} s duration cap", close=True,
+        ) from None
+    finally:
+        sink.detach()
+    if sink.received_bytes > max_bytes:
+        raise json_error(
+            web.HTTPRequestEntityTooLarge, f"body exceeds the cap of {max_bytes} bytes",
+            close=True, max_size=max_bytes, actual_size=sink.received_bytes,
+        )
+    if reason is not None:
+        raise json_error(web.HTTPBadRequest, f"malformed request body: {reason}", close=True)
+    return Intake(sink.received_bytes, sink.samples or [], handed_off=True)

@@ -20,6 +20,7 @@ from aiohttp import web
 from probe.errors import ProbeError
 from probe.server.app import create_app
 from probe.server.config import ServerConfig
+from probe.server.handoff import HandoffRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ async def start_server(config: ServerConfig, *, reuse_port: bool = False) -> Run
 
     Raises ``ProbeError`` (exit 1) when the address cannot be bound.
     """
-    runner = web.AppRunner(
+    runner = HandoffRunner(
         create_app(config),
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
         handle_signals=False,

@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from probe.server import ServerConfig, create_app
+from probe.server.handoff import HandoffRunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The real CLI entry point (parser, error mapping), restricted to `serve` so these tests do not
@@ -29,13 +31,25 @@ READY_PREFIX = "probe: serving on "
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
+class ProbeTestServer(TestServer):
+    """aiohttp's test server, with the runner ``probe serve`` uses (upload hand-off included)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return HandoffRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def make_client(aiohttp_client: Any) -> MakeClient:
-    """``await make_client(**config_fields)``: a test client on a real loopback server."""
+    """``await make_client(**config_fields)``: a test client on a real loopback server.
 
-    async def make(**fields: Any) -> TestClient[Any, Any]:
+    ``handoff=False`` serves through aiohttp's plain runner (uploads read by aiohttp).
+    """
+
+    async def make(*, handoff: bool = True, **fields: Any) -> TestClient[Any, Any]:
         fields.setdefault("port", 0)
-        return await aiohttp_client(create_app(ServerConfig(**fields)))  # type: ignore[no-any-return]
+        app = create_app(ServerConfig(**fields))
+        server = ProbeTestServer(app) if handoff else TestServer(app)
+        return await aiohttp_client(server)  # type: ignore[no-any-return]
 
     return make
 
