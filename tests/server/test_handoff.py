@@ -1,0 +1,239 @@
+"""The upload hand-off on a real server: bodies read off aiohttp's parser count exactly.
+
+Raw sockets, so that the tests choose where the bytes are cut: with the head, after it, across
+chunk lines, and what follows the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from probe import wire
+from probe.server import ServerConfig, start_server
+from tests.server.conftest import MakeClient
+
+HEAD = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.fixture(autouse=True)
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.get_records("call")
+              if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+def chunked(*sizes: int, trailer: bytes = b"") -> bytes:
+    return b"".join(b"%x\r\n" % n + b"u" * n + b"\r\n" for n in sizes) + b"0\r\n" + trailer + \
+        b"\r\n"
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+               if k}
+    body = await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", "0"))), 10)
+    return int(lines[0].split()[1]), headers, body
+
+
+async def upload_raw(port: int, pieces: list[bytes], pause_s: float = 0.0, *,
+                     until_eof: bool = True) -> tuple[int, dict[str, str], bytes, bytes]:
+    """Send ``pieces`` (each its own write), read one answer and then (by default) to EOF."""
+    reader, writer = await connect(port)
+    try:
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            if pause_s:
+                await asyncio.sleep(pause_s)
+        status, headers, body = await read_response(reader)
+        rest = await asyncio.wait_for(reader.read(), 10) if until_eof else b""
+    finally:
+        writer.close()
+    return status, headers, body, rest
+
+
+def port_of(client: TestClient[Any, Any]) -> int:
+    assert client.server.port is not None
+    return client.server.port
+
+
+class TestHandoffCounts:
+    """A first-request upload is read off aiohttp's parser and counted exactly."""
+
+    async def test_body_in_the_same_write_as_the_head(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        body = chunked(70_000, 1, 300_000)
+        status, headers, answer, rest = await upload_raw(port_of(client), [HEAD + body])
+        assert status == 200
+        assert json.loads(answer)["received_bytes"] == 370_001
+        # The hand-off answers and closes: aiohttp's parser never saw the body end.
+        assert headers["connection"] == "close"
+        assert rest == b""
+
+    async def test_body_cut_across_chunk_lines(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        body = chunked(5, 65_536, 3, trailer=b"X-Sum: 1\r\n")
+        pieces = [HEAD[:10], HEAD[10:] + body[:2], body[2:4], body[4:9], body[9:70_000],
+                  body[70_000:-3], body[-3:]]
+        status, _, answer, _ = await upload_raw(port_of(client), pieces, pause_s=0.01)
+        assert status == 200
+        assert json.loads(answer)["received_bytes"] == 65_544
+
+    async def test_content_length_body(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        head = b"PUT /upload?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 250000\r\n\r\n"
+        status, headers, answer, _ = await upload_raw(
+            port_of(client), [head + b"a" * 1000, b"b" * 249_000])
+        assert status == 200
+        assert headers["connection"] == "close"
+        samples = json.loads(answer)["samples"]
+        assert samples[0][1] == 0
+        assert samples[-1][1] == 250_000
+
+    async def test_pipelined_request_after_the_body_is_not_served(
+            self, make_client: MakeClient) -> None:
+        client = await make_client()
+        after = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+        status, headers, answer, rest = await upload_raw(
+            port_of(client), [HEAD + chunked(1000) + after])
+        assert status == 200
+        assert json.loads(answer)["received_bytes"] == 1000
+        assert headers["connection"] == "close"
+        assert rest == b""  # one answer, then the connection ends; the ping was not parsed
+
+    async def test_samples_are_spaced_and_end_at_the_count(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        pieces = [HEAD] + [b"%x\r\n" % 40_000 + b"s" * 40_000 + b"\r\n"] * 6 + [b"0\r\n\r\n"]
+        _, _, answer, _ = await upload_raw(port_of(client), pieces, pause_s=0.06)
+        samples = json.loads(answer)["samples"]
+        times = [t for t, _ in samples]
+        assert times == sorted(times)
+        assert [n for _, n in samples] == sorted(n for _, n in samples)
+        assert len(samples) >= 3
+        assert samples[-1][1] == 240_000
+        gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
+        assert all(gap >= wire.SERVER_SAMPLE_INTERVAL_S for gap in gaps)
+
+
+class TestNotHandedOff:
+    """Where the hand-off does not apply, aiohttp reads the body as before."""
+
+    async def test_upload_after_a_ping_on_a_kept_alive_connection(
+            self, make_client: MakeClient) -> None:
+        client = await make_client()
+        reader, writer = await connect(port_of(client))
+        try:
+            # The upload is the second request: aiohttp has parsed (and buffered) its body
+            # before the handler runs, so the handler reads it through aiohttp.
+            writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" + HEAD + chunked(5000, 7))
+            assert (await read_response(reader))[0] == 204
+            status, headers, answer = await read_response(reader)
+            assert status == 200
+            assert json.loads(answer)["received_bytes"] == 5007
+            assert headers.get("connection") != "close"  # kept alive: served by aiohttp
+            writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await read_response(reader))[0] == 204
+        finally:
+            writer.close()
+
+    async def test_plain_aiohttp_runner_still_counts(self, make_client: MakeClient) -> None:
+        client = await make_client(handoff=False)
+        status, _, answer, _ = await upload_raw(
+            port_of(client), [HEAD + chunked(64_000, 64_000, 5)], until_eof=False)
+        assert status == 200
+        assert json.loads(answer)["received_bytes"] == 128_005
+
+    async def test_refused_bodyless_upload_hands_pipelined_bytes_back(
+            self, make_client: MakeClient) -> None:
+        client = await make_client(token="s3cret")
+        reader, writer = await connect(port_of(client))
+        try:
+            # 401 before the handler claims anything: the held bytes (the next request) go
+            # back to aiohttp, which answers them on the same connection.
+            writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                         b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await read_response(reader))[0] == 401
+            status, _, body = await read_response(reader)
+            assert (status, json.loads(body)["status"]) == (200, "ok")
+        finally:
+            writer.close()
+
+    async def test_expect_continue(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        reader, writer = await connect(port_of(client))
+        try:
+            writer.write(HEAD[:-2] + b"Expect: 100-continue\r\n\r\n")
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert interim.startswith(b"HTTP/1.1 100")
+            writer.write(chunked(12_345))
+            status, _, answer = await read_response(reader)
+            assert (status, json.loads(answer)["received_bytes"]) == (200, 12_345)
+        finally:
+            writer.close()
+
+
+class TestHandoffGuardRails:
+    """Errors on the handed-off path get the documented answers and the server keeps serving."""
+
+    async def test_malformed_framing_after_good_chunks(self, make_client: MakeClient) -> None:
+        client = await make_client()
+        status, _, answer, rest = await upload_raw(
+            port_of(client), [HEAD + b"%x\r\n" % 9000 + b"x" * 9000 + b"\r\n", b"1g\r\n"])
+        assert status == 400
+        assert "chunk size" in json.loads(answer)["error"]
+        assert rest == b""
+        assert (await client.get(wire.PATH_PING)).status == 204
+
+    async def test_cap_passed_inside_the_held_bytes(self, make_client: MakeClient) -> None:
+        client = await make_client(max_transfer_bytes=1000)
+        status, _, answer, rest = await upload_raw(port_of(client), [HEAD + chunked(1001)])
+        assert status == 413
+        assert "1000" in json.loads(answer)["error"]
+        assert rest == b""
+
+    async def test_slot_released_after_the_client_vanishes(self, make_client: MakeClient) -> None:
+        client = await make_client(max_per_client=1)
+        for _ in range(3):  # a leaked slot would turn the next attempt into a 503
+            _reader, writer = await connect(port_of(client))
+            writer.write(HEAD + b"%x\r\n" % 100_000 + b"x" * 50_000)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.close()
+            await writer.wait_closed()
+            deadline = asyncio.get_running_loop().time() + 10
+            while (await (await client.get(wire.PATH_HEALTH)).json())["active_transfers"]:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.02)
+        status, _, answer, _ = await upload_raw(port_of(client), [HEAD + chunked(10)])
+        assert (status, json.loads(answer)["received_bytes"]) == (200, 10)
+
+
+class TestStartServer:
+    """``start_server`` (what ``probe serve`` runs) uses the hand-off."""
+
+    async def test_upload_is_handed_off(self) -> None:
+        server = await start_server(ServerConfig(port=0))
+        try:
+            status, headers, answer, rest = await upload_raw(
+                server.port, [HEAD + chunked(1 << 20, 1 << 20)])
+        finally:
+            await server.close()
+        assert status == 200
+        assert json.loads(answer)["received_bytes"] == 2 << 20
+        assert headers["connection"] == "close"
+        assert rest == b""
