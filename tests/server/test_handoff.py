@@ -10,6 +10,8 @@ import asyncio
 import itertools
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from probe import wire
-from probe.server import ServerConfig, start_server
+from probe.server import ServerConfig, handoff, start_server
 from tests.server.conftest import MakeClient
 
 HEAD = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -237,3 +239,46 @@ class TestStartServer:
         assert json.loads(answer)["received_bytes"] == 2 << 20
         assert headers["connection"] == "close"
         assert rest == b""
+
+
+def fast_upload_then_stall(port: int, megabytes: int, pause_s: float) -> bytes:
+    """Blocking: send ``megabytes`` as fast as loopback takes them, then, after ``pause_s``,
+    the last few bytes of a chunk and the last chunk; return the whole answer."""
+    block = b"%x\r\n" % (1 << 20) + b"b" * (1 << 20) + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(HEAD)
+        for _ in range(megabytes):
+            sock.sendall(block)
+        sock.sendall(b"%x\r\n" % 100 + b"t" * 60)
+        # The server's mark is far above what is queued now; only the tick can release it.
+        sock.settimeout(10)
+        time.sleep(pause_s)
+        sock.sendall(b"t" * 40 + b"\r\n0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+class TestBatchedReads:
+    """Fast streams are read in batches (SO_RCVLOWAT); a body's small tail still ends it."""
+
+    async def test_tail_below_the_mark_is_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        marks: list[int] = []
+        set_lowat = handoff.BodySink._set_lowat
+
+        def recording(sink: handoff.BodySink, count: int) -> None:
+            marks.append(count)
+            set_lowat(sink, count)
+
+        monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
+        server = await start_server(ServerConfig(port=0, max_transfer_s=20))
+        try:
+            answer = await asyncio.to_thread(fast_upload_then_stall, server.port, 400, 0.2)
+        finally:
+            await server.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert json.loads(body)["received_bytes"] == 400 * (1 << 20) + 100
+        assert max(marks, default=1) >= handoff.MIN_READ_LOWAT_BYTES  # batching was on
+        assert marks[-1] == 1  # and dropped for the tail (or at the end)
