@@ -174,7 +174,8 @@ def bench(rates: list[float | None], rounds: int, duration_s: float, streams: in
 
 def table(runs: list[Run]) -> str:
     lines = [
-        "| rate | dir | truth Mbit/s | probe Mbit/s | probe err | iperf3 Mbit/s | iperf3 err "
+        "| rate | dir | truth Mbit/s | probe Mbit/s | probe err median (worst) | iperf3 Mbit/s "
+        "| iperf3 err median (worst) "
         "| probe/iperf3 | probe CPU s/GB (cli+srv) | iperf3 CPU s/GB (cli+srv) | CPU ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -195,10 +196,12 @@ def table(runs: list[Run]) -> str:
             return cli, srv
 
         def err(tool: str, sel: dict[str, list[Run]] = sel, truth: float | None = truth) -> str:
+            """Median error over the rounds, and the worst round in brackets."""
             if truth is None:
                 return "-"
-            worst = max((r.goodput_mbps / truth - 1 for r in sel[tool]), key=abs)
-            return f"{worst * 100:+.2f} %"
+            errors = [r.goodput_mbps / truth - 1 for r in sel[tool]]
+            worst = max(errors, key=abs)
+            return f"{statistics.median(errors) * 100:+.2f} % ({worst * 100:+.2f})"
 
         pc, ps = cpu_gb("probe")
         ic, is_ = cpu_gb("iperf3")
