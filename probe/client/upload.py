@@ -4,10 +4,11 @@ Why raw sockets: writing 1 MiB pieces through an asyncio transport copies every 
 kernel does not take at once into the transport's buffer; profiled on loopback that
 ``bytearray.extend`` cost as much CPU as ``send()`` itself (docs/measurement.md, "Client hot
 path"). Here a writer callback calls ``socket.send(view[off:])`` on a slice of the pre-framed
-buffer until the kernel says EAGAIN, so each byte is copied once, by the kernel, as iperf3
-does. At the deadline the current chunk is completed, the last chunk sent, and the socket is
-handed to an :class:`HttpConnection` transport to read the server's answer (what it received,
-and when). ``https://`` servers use the transport path (TLS must encrypt in user space anyway).
+buffer until the kernel's buffer is full, so each byte is copied once, by the kernel, as iperf3
+does; ``TCP_NOTSENT_LOWAT`` keeps the unsent part of that buffer small (``NOTSENT_LOWAT_BYTES``).
+At the deadline the current chunk is completed, the last chunk sent, and the socket is handed
+to an :class:`HttpConnection` transport to read the server's answer (what it received, and
+when). ``https://`` servers use the transport path (TLS must encrypt in user space anyway).
 
 The buffer holds ``FRAMES`` distinct random chunks of ``FRAME_PAYLOAD_BYTES`` each framed as
 ``<hex size>\\r\\n<data>\\r\\n``; chunks are small so that finishing the current one at the
@@ -17,6 +18,7 @@ deadline takes little time even on a slow line, while one ``send()`` may span ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from typing import Final
@@ -27,6 +29,15 @@ from probe.client.http1 import HttpConnection, Response
 FRAME_PAYLOAD_BYTES: Final = 64 * 1024
 FRAMES: Final = 64  # 4 MiB of distinct random payload, repeated
 SENDS_PER_WAKEUP: Final = 8  # bounded so the sampler and pinger keep their ticks
+# At most this many bytes wait unsent in each socket (TCP_NOTSENT_LOWAT; in-flight bytes are not
+# limited, so neither is the window). Left alone, autotuning lets up to 4 MB queue unsent and the
+# stream is woken only once a third of that is free; perf then showed the client's CPU doing the
+# TCP transmission and ACK work that iperf3's client leaves to the other core. Unshaped lab
+# (docs/measurement.md, "Upload"): unbounded 23-28 Gbit/s at 0.25-0.30 client CPU-s/GB; 256 KiB
+# 34-37 at 0.22-0.24; 128 KiB 38-43 at 0.19-0.25; iperf3 31-37 at 0.21-0.25. 256 KiB rather than
+# 128 keeps ~8 ms of a 250 Mbit/s stream queued, so a short event-loop pause starves no line.
+# Unlike SO_SNDBUF, this leaves send-buffer autotuning on.
+NOTSENT_LOWAT_BYTES: Final = 256 * 1024
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
 _payload: tuple[memoryview, int] | None = None
@@ -75,6 +86,10 @@ class UploadStream:
             self.answer = self._conn.request(head)
             return
         self._sock = await open_socket(self._address, timeout_s=self._timeout_s)
+        # Not on this platform: the stream simply queues more (as before the option was used).
+        with contextlib.suppress(AttributeError, OSError):
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT,
+                                  NOTSENT_LOWAT_BYTES)
         await self._loop.sock_sendall(self._sock, head)
 
     def start(self) -> None:
@@ -90,11 +105,14 @@ class UploadStream:
         view, off, size = self._view, self._off, len(self._view)
         try:
             for _ in range(SENDS_PER_WAKEUP):
+                want = size - off
                 n = self._sock.send(view[off:])
                 self._sent += n
                 off += n
                 if off == size:
                     off = 0
+                elif n < want:
+                    break  # the kernel took what it had room for: another call would EAGAIN
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:  # the server closed (early answer, cap) or reset
