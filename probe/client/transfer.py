@@ -181,9 +181,13 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         for stream in streams:
             stream.start()
         sampler = _Sampler("upload", plan, t0, on_progress)
+        def tune(interval_s: float) -> None:
+            for stream in streams:
+                stream.tune(interval_s)
+
         await _tick_until(deadline, plan, sampler,
                           lambda: sum(s.sent_payload_bytes for s in streams),
-                          lambda: all(s.error is not None for s in streams))
+                          lambda: all(s.error is not None for s in streams), on_tick=tune)
         early = sum(1 for s in streams if s.error is not None)
         answers = [await s.finish() for s in streams]
         wait_s = max(plan.connect_timeout_s, plan.duration_s)

@@ -33,11 +33,14 @@ SENDS_PER_WAKEUP: Final = 8  # bounded so the sampler and pinger keep their tick
 # limited, so neither is the window). Left alone, autotuning lets up to 4 MB queue unsent and the
 # stream is woken only once a third of that is free; perf then showed the client's CPU doing the
 # TCP transmission and ACK work that iperf3's client leaves to the other core. Unshaped lab
-# (docs/measurement.md, "Upload"): unbounded 23-28 Gbit/s at 0.25-0.30 client CPU-s/GB; 256 KiB
-# 34-37 at 0.22-0.24; 128 KiB 38-43 at 0.19-0.25; iperf3 31-37 at 0.21-0.25. 256 KiB rather than
-# 128 keeps ~8 ms of a 250 Mbit/s stream queued, so a short event-loop pause starves no line.
-# Unlike SO_SNDBUF, this leaves send-buffer autotuning on.
+# (docs/measurement.md, "Upload CPU"): unbounded 20-30 Gbit/s at 0.24-0.31 client CPU-s/GB;
+# 256 KiB 34-42 at 0.19-0.25; 128 KiB 38-56 at 0.16-0.25; iperf3 31-37 at 0.21-0.26. 256 KiB, not
+# 128, keeps ~8 ms of a 250 Mbit/s stream queued, so a short event-loop pause starves no line.
+# Unlike SO_SNDBUF, this leaves send-buffer autotuning on. Only fast streams are bounded (set at
+# each sample tick from the stream's rate): at 100 Mbit/s the bound cost ~20 % more client CPU
+# per GB in wake-ups (1.9 vs 1.6 s/GB) and bought nothing, as the CPU is not the limit there.
 NOTSENT_LOWAT_BYTES: Final = 256 * 1024
+FAST_STREAM_BYTES_PER_S: Final = 250_000_000  # 2 Gbit/s per stream
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
 _payload: tuple[memoryview, int] | None = None
@@ -66,6 +69,8 @@ class UploadStream:
         self._view, self._frame = framed_payload()
         self._off = 0
         self._sent = 0
+        self._tuned_sent = 0
+        self._notsent_lowat = 0
         self._sock: socket.socket | None = None
         self._conn: HttpConnection | None = None
         self._tls = address.scheme == "https"
@@ -86,10 +91,6 @@ class UploadStream:
             self.answer = self._conn.request(head)
             return
         self._sock = await open_socket(self._address, timeout_s=self._timeout_s)
-        # Not on this platform: the stream simply queues more (as before the option was used).
-        with contextlib.suppress(AttributeError, OSError):
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT,
-                                  NOTSENT_LOWAT_BYTES)
         await self._loop.sock_sendall(self._sock, head)
 
     def start(self) -> None:
@@ -99,6 +100,20 @@ class UploadStream:
         elif self._sock is not None:
             self._writing = True
             self._loop.add_writer(self._sock.fileno(), self._on_writable)
+
+    def tune(self, interval_s: float) -> None:
+        """Bound the unsent queue while the stream is fast (see ``NOTSENT_LOWAT_BYTES``)."""
+        moved = self._sent - self._tuned_sent
+        self._tuned_sent = self._sent
+        if self._sock is None or interval_s <= 0:
+            return
+        # 0 restores the system default (unbounded).
+        want = NOTSENT_LOWAT_BYTES if moved / interval_s >= FAST_STREAM_BYTES_PER_S else 0
+        if want != self._notsent_lowat:
+            # Not on this platform: the stream simply queues more, as slow streams do.
+            with contextlib.suppress(AttributeError, OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
+                self._notsent_lowat = want
 
     def _on_writable(self) -> None:
         assert self._sock is not None

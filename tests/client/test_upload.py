@@ -71,9 +71,9 @@ class TestUploadBody:
 
 
 class TestUnsentQueue:
-    """Upload sockets bound their unsent bytes with TCP_NOTSENT_LOWAT."""
+    """Fast upload streams bound their unsent bytes with TCP_NOTSENT_LOWAT; slow ones do not."""
 
-    async def test_notsent_lowat_is_set(self, live_server: RunningServer) -> None:
+    async def test_bound_follows_the_rate(self, live_server: RunningServer) -> None:
         if not hasattr(socket, "TCP_NOTSENT_LOWAT"):
             pytest.skip("TCP_NOTSENT_LOWAT is not available on this platform")
         stream = upload.UploadStream(parse_server_url(live_server.url), timeout_s=5.0)
@@ -82,7 +82,16 @@ class TestUnsentQueue:
             await stream.open(head)
             sock = stream._sock  # the option lives on the raw socket
             assert sock is not None
-            lowat = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
-            assert lowat == upload.NOTSENT_LOWAT_BYTES
+
+            def lowat() -> int:
+                return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+
+            assert lowat() == 0  # the system default until a rate is known
+            stream._sent += upload.FAST_STREAM_BYTES_PER_S // 10  # 0.1 s at the threshold
+            stream.tune(0.1)
+            assert lowat() == upload.NOTSENT_LOWAT_BYTES
+            stream._sent += upload.FAST_STREAM_BYTES_PER_S // 20  # then half that rate
+            stream.tune(0.1)
+            assert lowat() == 0
         finally:
             stream.close()
