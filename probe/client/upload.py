@@ -5,7 +5,7 @@ kernel does not take at once into the transport's buffer; profiled on loopback t
 ``bytearray.extend`` cost as much CPU as ``send()`` itself (docs/measurement.md, "Client hot
 path"). Here a writer callback calls ``socket.send(view[off:])`` on a slice of the pre-framed
 buffer until the kernel's buffer is full, so each byte is copied once, by the kernel, as iperf3
-does; ``TCP_NOTSENT_LOWAT`` keeps the unsent part of that buffer small (``NOTSENT_LOWAT_BYTES``).
+does; for fast streams ``TCP_NOTSENT_LOWAT`` keeps its unsent part small (``NOTSENT_LOWAT_BYTES``).
 At the deadline the current chunk is completed, the last chunk sent, and the socket is handed
 to an :class:`HttpConnection` transport to read the server's answer (what it received, and
 when). ``https://`` servers use the transport path (TLS must encrypt in user space anyway).
