@@ -1,9 +1,10 @@
 """Server-side cost of a gigabyte: CPU-seconds per GB and throughput over loopback.
 
-Compares the measurement server's send and receive paths (sendfile vs write() slices;
-uploads read by the hand-off to our own BufferedProtocol vs through aiohttp's parser with
-iter_any) with iperf3 doing the same transfer. The client is a minimal raw-socket
-reader/writer so that the figure is the server's. CPU is the server process's utime+stime
+Compares the measurement server's send and receive paths (downloads: raw ``send()`` on the
+socket with its variants vs transport ``write()`` slices vs sendfile; uploads read by the
+hand-off to our own BufferedProtocol vs through aiohttp's parser with iter_any) with iperf3
+doing the same transfer. The client is a minimal raw-socket reader/writer so that the
+figure is the server's. CPU is the server process's utime+stime
 from /proc (iperf3: wait4 rusage).
 
     .venv/bin/python benchmarks/server_cpu.py [--gb 2] [--repeat 3]
@@ -35,11 +36,17 @@ from probe.server import ServerConfig, serve
 
 variant = sys.argv[1]
 fields = {"port": 0, "host": "127.0.0.1"}
-if variant.startswith("write"):
+if variant.startswith("write"):  # through aiohttp's transport, not straight to the socket
     from probe.server import payload
     fields["use_sendfile"] = False
+    payload.raw_socket = lambda transport: None
     if ":" in variant:
         payload.WRITE_SLICE_BYTES = int(variant.split(":")[1])
+if variant.startswith("raw:"):  # raw send() with another unsent-queue bound (0 = none)
+    from probe.server import sender
+    sender.NOTSENT_LOWAT_BYTES = int(variant.split(":")[1])
+    if variant.count(":") > 1:
+        sender.SEND_SLICE_BYTES = int(variant.split(":")[2])
 if variant == "sendfile":
     fields["use_sendfile"] = True
 if variant.startswith("recv:"):
@@ -135,7 +142,14 @@ def main() -> None:
     print("| server path | direction | server CPU-s/GB | Gbit/s (loopback) |")
     print("|---|---|---|---|")
     rows = [
-        ("probe write() 1 MiB slices (default)", "download", "write", download),
+        ("probe raw send() on the socket (default)", "download", "raw", download),
+        ("probe raw send(), no unsent-queue bound", "download", "raw:0", download),
+        ("probe raw send(), unsent bound 1 MiB", "download", "raw:1048576", download),
+        ("probe raw send(), no bound, 16 MiB sends", "download", "raw:0:16777216", download),
+        ("probe raw send(), no bound, 256 KiB sends", "download", "raw:0:262144", download),
+        ("probe raw send(), bound 256 KiB, 256 KiB sends", "download", "raw:262144:262144",
+         download),
+        ("probe transport write() 1 MiB slices", "download", "write", download),
         ("probe sendfile (memfd)", "download", "sendfile", download),
         ("probe hand-off, recv_into 1 MiB (default)", "upload", "default", upload),
         ("probe hand-off, recv_into 256 KiB", "upload", "recv:262144", upload),

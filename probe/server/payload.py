@@ -1,7 +1,8 @@
 """Download bodies: N incompressible bytes, at the lowest CPU cost we measured.
 
-One random block per worker process is generated once from ``os.urandom`` and written as
-``memoryview`` slices (asyncio copies only what the socket does not take at once). Optionally
+One random block per worker process is generated once from ``os.urandom`` and written
+straight to the socket (:mod:`probe.server.sender`), or, where that is unsafe (TLS), as
+``memoryview`` slices through the transport. Optionally
 (``use_sendfile``) it is also put in an anonymous in-memory file (``memfd_create``) and sent
 with ``loop.sendfile``; on loopback and veth that costs more CPU than ``write()`` (figures in
 docs/server.md), so it is off by default and falls back to ``write()`` where sendfile cannot
@@ -17,6 +18,8 @@ import io
 import os
 
 from aiohttp import web
+
+from probe.server.sender import raw_socket, send_raw
 
 # Size of each write(): 1 MiB measured cheaper per GB than 256 KiB (docs/server.md).
 WRITE_SLICE_BYTES = 1024 * 1024
@@ -75,6 +78,9 @@ async def send_random(
                 raise ConnectionResetError("client went away") from None
         else:
             return
+    if sent == 0 and (sock := raw_socket(transport)) is not None:
+        await send_raw(sock, payload.view, count)
+        return
     await _write_slices(response, payload, count - sent)
 
 

@@ -1,0 +1,122 @@
+"""Download bodies written straight to the socket: each byte copied once, by the kernel.
+
+Why: ``transport.write()`` of a 1 MiB slice sends what the kernel takes at once and copies the
+rest into the transport's ``bytearray``; every later ``send()`` then shifts that buffer
+(``del buf[:n]``). In the unshaped lab that user-space copying made the server's download cost
+0.27 CPU-s/GB against iperf3's 0.23, and with client and server sharing two cores it cost
+throughput too (docs/server.md, "Raw download path"). Here a writer callback calls
+``send(view[off:])`` on the random block until the kernel's buffer is full, as the client's
+upload streams do (``probe/client/upload.py``; adapters do not share code, so the loop is
+repeated here in its server form).
+
+How: after aiohttp has written the response head (``StreamResponse`` sends it at
+``prepare()``) and its transport buffer is empty, a duplicate of the connection's socket (a
+second descriptor for the same TCP socket, so the event loop lets us watch it while the
+transport owns the first) is written directly. aiohttp's writer is left believing the body
+unwritten; it checks nothing at the end of a ``Content-Length`` body, so the connection stays
+usable for keep-alive. Not used for TLS (the bytes must be encrypted by the transport) or when
+the head is still queued; then :func:`probe.server.payload.send_random` writes slices.
+
+For fast streams ``TCP_NOTSENT_LOWAT`` bounds the unsent queue (see ``NOTSENT_LOWAT_BYTES``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Final
+
+SEND_SLICE_BYTES: Final = 1 << 20
+SENDS_PER_WAKEUP: Final = 8  # bounded so pings and other connections keep their turn
+# The unsent part of each fast stream's send queue is kept at most this big. Left alone,
+# autotuning queues megabytes unsent and wakes the writer only once a third is free; the
+# client's upload measured 20-30 -> 34-42 Gbit/s unshaped with this bound (docs/measurement.md,
+# "Upload CPU"). Slow streams are not bounded: it would only add wake-ups.
+NOTSENT_LOWAT_BYTES: Final = 256 * 1024
+FAST_STREAM_BYTES_PER_S: Final = 250_000_000  # 2 Gbit/s per stream
+TUNE_INTERVAL_S: Final = 0.1
+
+
+def raw_socket(transport: asyncio.BaseTransport | None) -> socket.socket | None:
+    """A duplicate of the transport's plain-TCP socket, or None where raw writes are unsafe."""
+    if transport is None or transport.is_closing():
+        return None
+    if transport.get_extra_info("sslcontext") is not None:
+        return None  # TLS: the transport must encrypt
+    if not isinstance(transport, asyncio.WriteTransport) or transport.get_write_buffer_size():
+        return None  # the head is still queued: raw bytes would overtake it
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM:
+        return None
+    dup: socket.socket = sock.dup()
+    dup.setblocking(False)
+    return dup
+
+
+class _RawSender:
+    def __init__(self, sock: socket.socket, view: memoryview, count: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._view = view
+        self._off = 0
+        self._left = count
+        self._tuned_at = self._loop.time()
+        self._tuned_left = count
+        self._lowat = 0
+        self.done: asyncio.Future[None] = self._loop.create_future()
+
+    def _on_writable(self) -> None:
+        view, off, left, size = self._view, self._off, self._left, len(self._view)
+        try:
+            for _ in range(SENDS_PER_WAKEUP):
+                want = min(left, size - off, SEND_SLICE_BYTES)
+                n = self._sock.send(view[off:off + want])
+                left -= n
+                off = (off + n) % size
+                if left == 0:
+                    self.done.set_result(None)
+                    break
+                if n < want:
+                    break  # the kernel took what it had room for: another call would EAGAIN
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:  # the client closed (its deadline) or reset
+            self.done.set_exception(exc)
+        self._off, self._left = off, left
+        now = self._loop.time()
+        if now - self._tuned_at >= TUNE_INTERVAL_S:
+            self._tune((self._tuned_left - left) / (now - self._tuned_at))
+            self._tuned_at, self._tuned_left = now, left
+
+    def _tune(self, rate_bytes_per_s: float) -> None:
+        want = NOTSENT_LOWAT_BYTES if rate_bytes_per_s >= FAST_STREAM_BYTES_PER_S else 0
+        if want != self._lowat:
+            # Not on this platform: the stream queues more, as slow streams do. 0 = default.
+            with contextlib.suppress(AttributeError, OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
+                self._lowat = want
+
+    async def run(self) -> None:
+        if self._left == 0:
+            return
+        self._loop.add_writer(self._fd, self._on_writable)
+        try:
+            await self.done
+        finally:
+            self._loop.remove_writer(self._fd)
+
+
+async def send_raw(sock: socket.socket, view: memoryview, count: int) -> None:
+    """Send ``count`` bytes of ``view`` (repeated) on ``sock``, then close the duplicate.
+
+    Raises ``ConnectionError`` (or another ``OSError``) when the client goes away.
+    """
+    try:
+        await _RawSender(sock, view, count).run()
+    finally:
+        with contextlib.suppress(OSError):
+            # Restore the default so a kept-alive connection's later answers are not bounded.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)
+        sock.close()  # closes only the duplicate descriptor; the transport keeps its own
