@@ -46,17 +46,24 @@ MAX_WATCHED_HEAD_BYTES: Final = 16 * 1024
 # Batched wake-ups: SO_RCVLOWAT asks the kernel to report the socket readable only once
 # READ_BATCH_S of the stream's recent rate is queued (capped): in the veth lab 60 % of unbatched
 # reads moved < 64 KiB, and batching cut the server's CPU per GB by ~16 % (docs/server.md).
-# Below MIN_READ_LOWAT_BYTES (~260 Mbit/s per stream) reads are not batched at all. The tail of
-# a body (last chunk, "0\r\n\r\n") may be smaller than the mark: every BATCH_TICK_S a tick
-# that saw no read drops the mark to 1 byte and re-polls the socket, so the end of a body is
-# seen at most one tick late, and a sample holds at most READ_BATCH_S of data back.
+# Streams below MIN_READ_LOWAT_BYTES per READ_BATCH_S (~260 Mbit/s) are batched coarsely, by
+# SLOW_READ_BATCH_S of data per read: unbatched, a 25 Mbit/s stream woke the server for every
+# one or two packets and a shaped 100 Mbit/s upload cost it 7 CPU-s/GB (iperf3: 3.6). Below
+# MIN_SLOW_READ_LOWAT_BYTES (~0.65 Mbit/s) reads are not batched. Samples stay exact: each is
+# taken at a read, and a read takes everything that had arrived. The tail of a body (last
+# chunk, "0\r\n\r\n") may be smaller than the mark: every tick (BATCH_TICK_S for fast
+# streams, SLOW_BATCH_TICK_S otherwise) that saw no read drops the mark to 1 byte and re-polls
+# the socket, so the end of a body is seen at most two ticks late.
 READ_BATCH_S: Final = 0.002
 BATCH_TICK_S: Final = 0.005
+SLOW_READ_BATCH_S: Final = 0.05
+SLOW_BATCH_TICK_S: Final = 0.1
 # While reads are not batched (slow streams) nothing can be held back by the mark, so the
 # tick only has to notice a stream speeding up: a slow tick keeps a 10 Mbit/s upload from
 # paying 200 timer wake-ups per second per stream.
 UNBATCHED_TICK_S: Final = 0.1
 MIN_READ_LOWAT_BYTES: Final = 64 * 1024
+MIN_SLOW_READ_LOWAT_BYTES: Final = 4 * 1024
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
 _UPLOAD_LINE: Final = re.compile(
     rb"(?:POST|PUT) " + re.escape(wire.PATH_UPLOAD.encode()) + rb"(?:\?[^ \r\n]*)? HTTP/1\.1\r\n"
@@ -183,19 +190,27 @@ class BodySink(asyncio.BufferedProtocol):
             transport.resume_reading()
 
     def _schedule_tick(self) -> None:
-        self._tick_s = BATCH_TICK_S if self._lowat > 1 else UNBATCHED_TICK_S
+        if self._lowat >= MIN_READ_LOWAT_BYTES:
+            self._tick_s = BATCH_TICK_S
+        elif self._lowat > 1:
+            self._tick_s = SLOW_BATCH_TICK_S
+        else:
+            self._tick_s = UNBATCHED_TICK_S
         self._tick = asyncio.get_running_loop().call_later(self._tick_s, self._retune)
 
     def _retune(self) -> None:
-        """Set SO_RCVLOWAT to READ_BATCH_S of the last tick's rate; 1 after a quiet tick."""
+        """Set SO_RCVLOWAT to a batch of the last tick's rate; 1 after a quiet tick."""
         self._tick = None
         if self.finished.done() or self._socket is None:
             return
         received = self._framing.payload_bytes
         moved, self._tick_bytes = received - self._tick_bytes, received
-        want = min(MAX_READ_LOWAT_BYTES, int(moved / self._tick_s * READ_BATCH_S))
+        rate_bytes_per_s = moved / self._tick_s
+        want = min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S))
         if want < MIN_READ_LOWAT_BYTES:
-            want = 1
+            want = min(MIN_READ_LOWAT_BYTES - 1, int(rate_bytes_per_s * SLOW_READ_BATCH_S))
+            if want < MIN_SLOW_READ_LOWAT_BYTES:
+                want = 1
         if want != self._lowat and (want == 1 or abs(want - self._lowat) >= self._lowat // 4):
             self._set_lowat(want)
             if want == 1 and self._transport is not None and not self._transport.is_closing():

@@ -282,3 +282,45 @@ class TestBatchedReads:
         assert json.loads(body)["received_bytes"] == 400 * (1 << 20) + 100
         assert max(marks, default=1) >= handoff.MIN_READ_LOWAT_BYTES  # batching was on
         assert marks[-1] == 1  # and dropped for the tail (or at the end)
+
+
+def paced_upload(port: int, pieces: int, piece_bytes: int, gap_s: float) -> bytes:
+    """Blocking: a chunked upload of ``pieces`` chunks, one every ``gap_s``; the answer."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(HEAD)
+        for _ in range(pieces):
+            sock.sendall(b"%x\r\n" % piece_bytes + b"p" * piece_bytes + b"\r\n")
+            time.sleep(gap_s)
+        sock.sendall(b"0\r\n\r\n")
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+async def test_slow_streams_are_batched_coarsely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ~6.5 Mbit/s upload gets a slow-regime mark (not one wake-up per packet), and its tail
+    below the mark still ends the body."""
+    marks: list[int] = []
+    set_lowat = handoff.BodySink._set_lowat
+
+    def recording(sink: handoff.BodySink, count: int) -> None:
+        marks.append(count)
+        set_lowat(sink, count)
+
+    monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
+    server = await start_server(ServerConfig(port=0, max_transfer_s=20))
+    try:
+        # 4 KiB every 5 ms: ~0.8 MB/s, a mark of ~40 KiB at SLOW_READ_BATCH_S = 50 ms. A
+        # starved sender only lowers the rate, and anything above ~0.08 MB/s still batches.
+        answer = await asyncio.to_thread(paced_upload, server.port, 160, 4096, 0.005)
+    finally:
+        await server.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["received_bytes"] == 160 * 4096
+    slow = [m for m in marks
+            if handoff.MIN_SLOW_READ_LOWAT_BYTES <= m < handoff.MIN_READ_LOWAT_BYTES]
+    assert slow, marks
+    assert marks[-1] == 1
