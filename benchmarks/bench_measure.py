@@ -8,7 +8,10 @@ of streams. It reports
 - throughput ratio probe / iperf3 (the figure that matters unshaped, where the CPU is the limit);
 - CPU-seconds per GB moved: client (process accounting via wait4) + server (/proc/<pid>/stat
   deltas), divided by the bytes that crossed the client's veth (/proc/net/dev in the client
-  namespace) - one byte count for both tools, so neither tool's own counting is trusted.
+  namespace) - one byte count for both tools, so neither tool's own counting is trusted;
+- CPU-seconds per run (client + server), which shows the fixed cost of one invocation
+  (interpreter start-up and imports, latency pings, storing the record) that dominates the
+  per-GB figure at low rates.
 
 Run as root:  .venv/bin/python benchmarks/bench_measure.py [--rates 10,100,500] [--rounds 2]
 It prints a markdown table and writes benchmarks/results/measure-<date>.json.
@@ -176,8 +179,9 @@ def table(runs: list[Run]) -> str:
     lines = [
         "| rate | dir | truth Mbit/s | probe Mbit/s | probe err median (worst) | iperf3 Mbit/s "
         "| iperf3 err median (worst) "
-        "| probe/iperf3 | probe CPU s/GB (cli+srv) | iperf3 CPU s/GB (cli+srv) | CPU ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| probe/iperf3 | probe CPU s/GB (cli+srv) | iperf3 CPU s/GB (cli+srv) | CPU ratio "
+        "| CPU-s per run probe / iperf3 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted({(r.rate_mbps or 1e12, r.direction) for r in runs})
     for rate_key, direction in keys:
@@ -203,6 +207,10 @@ def table(runs: list[Run]) -> str:
             worst = max(errors, key=abs)
             return f"{statistics.median(errors) * 100:+.2f} % ({worst * 100:+.2f})"
 
+        def per_run(tool: str, sel: dict[str, list[Run]] = sel) -> float:
+            """Client + server CPU-seconds of one run: shows the fixed per-run cost."""
+            return statistics.fmean(r.client_cpu_s + r.server_cpu_s for r in sel[tool])
+
         pc, ps = cpu_gb("probe")
         ic, is_ = cpu_gb("iperf3")
         lines.append(
@@ -210,7 +218,28 @@ def table(runs: list[Run]) -> str:
             f"{'-' if truth is None else f'{truth:.2f}'} | {mean('probe'):.2f} | {err('probe')} | "
             f"{mean('iperf3'):.2f} | {err('iperf3')} | {mean('probe') / mean('iperf3'):.3f} | "
             f"{pc + ps:.2f} ({pc:.2f}+{ps:.2f}) | {ic + is_:.2f} ({ic:.2f}+{is_:.2f}) | "
-            f"{(pc + ps) / (ic + is_):.2f} |")
+            f"{(pc + ps) / (ic + is_):.2f} | {per_run('probe'):.3f} / {per_run('iperf3'):.3f} |")
+    return "\n".join(lines)
+
+
+def cost_fit(runs: list[Run]) -> str:
+    """Per tool and direction, over the shaped runs: CPU-s per run = fixed + marginal x GB.
+
+    Every run lasts the same time, so "fixed" is what one run costs whatever it moves
+    (start-up, pings, timers) and "marginal" is what each further GB costs: the data path.
+    """
+    lines = ["| tool | dir | fixed CPU-s per run | marginal CPU-s/GB | runs |",
+             "|---|---|---|---|---|"]
+    for tool in ("probe", "iperf3"):
+        for direction in ("down", "up"):
+            sel = [r for r in runs if r.tool == tool and r.direction == direction
+                   and r.rate_mbps is not None]
+            if len({r.rate_mbps for r in sel}) < 2:
+                continue
+            fit = statistics.linear_regression([r.link_bytes / 1e9 for r in sel],
+                                               [r.client_cpu_s + r.server_cpu_s for r in sel])
+            lines.append(f"| {tool} | {direction} | {fit.intercept:.3f} | {fit.slope:.3f} "
+                         f"| {len(sel)} |")
     return "\n".join(lines)
 
 
@@ -234,6 +263,10 @@ def main() -> int:
               f"{args.streams} streams, {args.rounds} rounds")
     print(header)
     print(md)
+    fit = cost_fit(runs)
+    if fit.count("\n") > 1:
+        print("\nCPU-s per run fitted over the shaped rates: fixed + marginal x GB moved")
+        print(fit)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / f"measure-{started:%Y%m%d-%H%M}.json").write_text(json.dumps(
