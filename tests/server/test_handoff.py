@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -260,28 +260,31 @@ def fast_upload_then_stall(port: int, megabytes: int, pause_s: float) -> bytes:
     return answer
 
 
-class TestBatchedReads:
-    """Fast streams are read in batches (SO_RCVLOWAT); a body's small tail still ends it."""
+@pytest.fixture
+def lowat_marks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every SO_RCVLOWAT mark the server's body sinks set, in order."""
+    marks: list[int] = []
+    set_lowat = handoff.BodySink._set_lowat
 
-    async def test_tail_below_the_mark_is_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        marks: list[int] = []
-        set_lowat = handoff.BodySink._set_lowat
+    def recording(sink: handoff.BodySink, count: int) -> None:
+        marks.append(count)
+        set_lowat(sink, count)
 
-        def recording(sink: handoff.BodySink, count: int) -> None:
-            marks.append(count)
-            set_lowat(sink, count)
+    monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
+    return marks
 
-        monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
-        server = await start_server(ServerConfig(port=0, max_transfer_s=20))
-        try:
-            answer = await asyncio.to_thread(fast_upload_then_stall, server.port, 400, 0.2)
-        finally:
-            await server.close()
-        head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200")
-        assert json.loads(body)["received_bytes"] == 400 * (1 << 20) + 100
-        assert max(marks, default=1) >= handoff.MIN_READ_LOWAT_BYTES  # batching was on
-        assert marks[-1] == 1  # and dropped for the tail (or at the end)
+
+async def upload_answer(client: Callable[[int], bytes]) -> dict[str, Any]:
+    """Run a blocking upload client against ``start_server``; its 200 answer as JSON."""
+    server = await start_server(ServerConfig(port=0, max_transfer_s=20))
+    try:
+        answer = await asyncio.to_thread(client, server.port)
+    finally:
+        await server.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    result: dict[str, Any] = json.loads(body)
+    return result
 
 
 def paced_upload(port: int, pieces: int, piece_bytes: int, gap_s: float) -> bytes:
@@ -299,28 +302,22 @@ def paced_upload(port: int, pieces: int, piece_bytes: int, gap_s: float) -> byte
     return answer
 
 
-async def test_slow_streams_are_batched_coarsely(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A ~6.5 Mbit/s upload gets a slow-regime mark (not one wake-up per packet), and its tail
-    below the mark still ends the body."""
-    marks: list[int] = []
-    set_lowat = handoff.BodySink._set_lowat
+class TestBatchedReads:
+    """Reads are batched (SO_RCVLOWAT) by the stream's rate; a body's small tail still ends it."""
 
-    def recording(sink: handoff.BodySink, count: int) -> None:
-        marks.append(count)
-        set_lowat(sink, count)
+    async def test_fast_stream_tail_below_the_mark_is_read(self, lowat_marks: list[int]) -> None:
+        answer = await upload_answer(lambda port: fast_upload_then_stall(port, 400, 0.2))
+        assert answer["received_bytes"] == 400 * (1 << 20) + 100
+        assert max(lowat_marks, default=1) >= handoff.MIN_READ_LOWAT_BYTES  # batching was on
+        assert lowat_marks[-1] == 1  # and dropped for the tail (or at the end)
 
-    monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
-    server = await start_server(ServerConfig(port=0, max_transfer_s=20))
-    try:
+    async def test_slow_streams_are_batched_coarsely(self, lowat_marks: list[int]) -> None:
+        """A ~6.5 Mbit/s upload gets a slow-regime mark (not one wake-up per packet)."""
         # 4 KiB every 5 ms: ~0.8 MB/s, a mark of ~40 KiB at SLOW_READ_BATCH_S = 50 ms. A
         # starved sender only lowers the rate, and anything above ~0.08 MB/s still batches.
-        answer = await asyncio.to_thread(paced_upload, server.port, 160, 4096, 0.005)
-    finally:
-        await server.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200")
-    assert json.loads(body)["received_bytes"] == 160 * 4096
-    slow = [m for m in marks
-            if handoff.MIN_SLOW_READ_LOWAT_BYTES <= m < handoff.MIN_READ_LOWAT_BYTES]
-    assert slow, marks
-    assert marks[-1] == 1
+        answer = await upload_answer(lambda port: paced_upload(port, 160, 4096, 0.005))
+        assert answer["received_bytes"] == 160 * 4096
+        slow = [m for m in lowat_marks
+                if handoff.MIN_SLOW_READ_LOWAT_BYTES <= m < handoff.MIN_READ_LOWAT_BYTES]
+        assert slow, lowat_marks
+        assert lowat_marks[-1] == 1
