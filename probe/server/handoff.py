@@ -161,6 +161,10 @@ class BodySink(asyncio.BufferedProtocol):
         self._framing = framing
         self._max_bytes = max_bytes
         self._buffer = recv_buffer()
+        # The transport reads into a memoryview of it: asyncio's TLS layer fills a buffer in
+        # several steps through ``buf[offset:]``, and a bytearray slice would be a copy (the
+        # bytes would be lost and stale ones counted); a memoryview slice is the same memory.
+        self._view = memoryview(self._buffer)
         self._transport: asyncio.Transport | None = None
         self.finished: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.after_body_bytes = 0
@@ -243,8 +247,8 @@ class BodySink(asyncio.BufferedProtocol):
                 transport.pause_reading()
             transport.set_protocol(self._owner)
 
-    def get_buffer(self, sizehint: int) -> bytearray:
-        return self._buffer
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
         self._feed(self._buffer, nbytes)
