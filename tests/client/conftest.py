@@ -8,7 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from probe.measurement import DirectionResult, Measurement
 from probe.server import RunningServer, ServerConfig, start_server
+
+
+def measured_both(m: Measurement) -> tuple[DirectionResult, DirectionResult]:
+    """Assert that both directions were measured at a positive rate; return them."""
+    assert m.download is not None
+    assert m.upload is not None
+    assert m.download_mbps is not None
+    assert m.download_mbps > 0
+    assert m.upload_mbps is not None
+    assert m.upload_mbps > 0
+    return m.download, m.upload
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from probe.engine.plan import MeasurePlan
 from probe.errors import ServerUnreachable
 from probe.server import ServerConfig, create_app
 from probe.server.handoff import HandoffRunner
+from tests.client.conftest import measured_both
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +62,11 @@ async def test_both_directions_over_tls(
 ) -> None:
     trust(monkeypatch, cert[0])
     m = await run_measurement(MeasurePlan(duration_s=1.5, streams=2), tls_url)
-    assert m.download is not None
-    assert m.upload is not None
-    assert m.download_mbps is not None
-    assert m.download_mbps > 0
-    assert m.upload_mbps is not None
-    assert m.upload_mbps > 0
-    assert m.upload.counted_at == "server"  # the server's count came back over TLS too
-    assert m.download.streams_completed == 2
+    download, upload = measured_both(m)
+    assert upload.counted_at == "server"  # the server's count came back over TLS too
+    assert download.streams_completed == 2
     assert m.latency is not None
+    assert len(m.latency.rtts_ms) == 10
     assert m.server == tls_url
 
 
