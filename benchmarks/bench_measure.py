@@ -112,6 +112,77 @@ def measure_probe(the_lab: Lab, server_pid: int, rate: float | None, *, duration
     return runs
 
 
+# A long-lived client process, as the home-router agent will be: start-up is paid once, and each
+# measurement's CPU is the getrusage delta around run_measurement (the record is not stored).
+RESIDENT = r"""
+import asyncio, json, resource, sys
+from probe.client import run_measurement
+from probe.engine.plan import MeasurePlan
+
+url, duration_s, streams = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+
+
+def cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def main():
+    for line in sys.stdin:
+        direction = line.strip()
+        plan = MeasurePlan(duration_s=duration_s, streams=streams, directions=(direction,))
+        before = cpu_s()
+        m = await run_measurement(plan, url)
+        mbps = m.download_mbps if direction == "down" else m.upload_mbps
+        print(json.dumps({"mbps": mbps, "cpu_s": cpu_s() - before}), flush=True)
+
+asyncio.run(main())
+"""
+
+
+class ResidentClient:
+    """One resident client process in the client namespace, measuring on request."""
+
+    def __init__(self, the_lab: Lab, duration_s: float, streams: int) -> None:
+        self.proc = subprocess.Popen(
+            the_lab.exec_argv(the_lab.client_ns, [
+                PY, "-c", RESIDENT, f"http://{SERVER_IP}:{PROBE_PORT}", str(duration_s),
+                str(streams)]),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def measure(self, direction: str) -> tuple[float, float]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(direction + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"resident client exited ({self.proc.wait()})")
+        answer = json.loads(line)
+        return float(answer["mbps"]), float(answer["cpu_s"])
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def measure_resident(the_lab: Lab, server_pid: int, rate: float | None,
+                     client: ResidentClient) -> list[Run]:
+    runs = []
+    for direction in ("down", "up"):
+        b0, s0 = link_bytes(the_lab), tree_cpu_s(server_pid)
+        mbps, cpu = client.measure(direction)
+        b1, s1 = link_bytes(the_lab), tree_cpu_s(server_pid)
+        runs.append(Run("probe", direction, rate, mbps, b1 - b0, cpu, s1 - s0))
+    return runs
+
+
 def measure_iperf(the_lab: Lab, server_pid: int, rate: float | None, *, duration_s: float,
                   streams: int) -> list[Run]:
     runs = []
@@ -138,7 +209,7 @@ def wait_http(url: str, timeout_s: float = 20) -> None:
 
 
 def bench(rates: list[float | None], rounds: int, duration_s: float, streams: int,
-          probe_extra: list[str]) -> list[Run]:
+          probe_extra: list[str], *, resident: bool = False) -> list[Run]:
     runs: list[Run] = []
     for rate in rates:
         # Unshaped runs keep offloads on: that is how a host's stack normally runs, and the
@@ -151,20 +222,30 @@ def bench(rates: list[float | None], rounds: int, duration_s: float, streams: in
             iperf_srv = the_lab.popen(the_lab.server_ns, [
                 "iperf3", "-s", "-B", SERVER_IP, "-p", str(IPERF_PORT)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            client: ResidentClient | None = None
             try:
                 subprocess.run(the_lab.exec_argv(the_lab.client_ns, [
                     PY, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
                     f"from benchmarks.bench_measure import wait_http; "
                     f"wait_http('http://{SERVER_IP}:{PROBE_PORT}/healthz')"]), check=True)
                 time.sleep(0.3)
+                client = ResidentClient(the_lab, duration_s, streams) if resident else None
+                if client is not None:
+                    measure_resident(the_lab, probe_srv.pid, rate, client)  # warm-up, dropped
                 for i in range(rounds):
                     label = "unshaped" if rate is None else f"{rate:g} Mbit/s"
                     print(f"# {label}: round {i + 1}/{rounds}", file=sys.stderr, flush=True)
-                    runs += measure_probe(the_lab, probe_srv.pid, rate, duration_s=duration_s,
-                                          streams=streams, extra=probe_extra)
+                    if client is not None:
+                        runs += measure_resident(the_lab, probe_srv.pid, rate, client)
+                    else:
+                        runs += measure_probe(the_lab, probe_srv.pid, rate,
+                                              duration_s=duration_s, streams=streams,
+                                              extra=probe_extra)
                     runs += measure_iperf(the_lab, iperf_srv.pid, rate, duration_s=duration_s,
                                           streams=streams)
             finally:
+                if client is not None:
+                    client.close()
                 for proc in (probe_srv, iperf_srv):
                     proc.terminate()
                     try:
@@ -252,15 +333,21 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--probe-arg", action="append", default=[],
                         help="extra argument for probe measure (repeatable)")
+    parser.add_argument("--resident", action="store_true",
+                        help="measure from one long-lived client process (as the agent will) "
+                             "instead of a fresh `probe measure` per run; its CPU is the "
+                             "getrusage delta around each measurement (start-up excluded)")
     args = parser.parse_args()
     rates = [None if r == "unshaped" else float(r) for r in args.rates.split(",")]
     started = datetime.now(UTC)
-    runs = bench(rates, args.rounds, args.duration, args.streams, args.probe_arg)
+    runs = bench(rates, args.rounds, args.duration, args.streams, args.probe_arg,
+                 resident=args.resident)
     md = table(runs)
     header = (f"{started:%Y-%m-%d} on {platform.node()} ({os.cpu_count()} cores, "
               f"{platform.machine()}, kernel {platform.release()}, Python "
               f"{platform.python_version()}), {args.duration:g} s per direction, "
-              f"{args.streams} streams, {args.rounds} rounds")
+              f"{args.streams} streams, {args.rounds} rounds"
+              + (", resident client (start-up excluded)" if args.resident else ""))
     print(header)
     print(md)
     fit = cost_fit(runs)
@@ -269,7 +356,8 @@ def main() -> int:
         print(fit)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"measure-{started:%Y%m%d-%H%M}.json").write_text(json.dumps(
+    name = f"measure-{started:%Y%m%d-%H%M}{'-resident' if args.resident else ''}.json"
+    (out / name).write_text(json.dumps(
         {"header": header, "runs": [r.__dict__ for r in runs]}, indent=1))
     return 0
 
