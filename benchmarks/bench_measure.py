@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.lab.netlab import SERVER_IP, Lab, lab  # noqa: E402
+from tests.support import stop_process  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -197,17 +197,6 @@ def measure_iperf(the_lab: Lab, server_pid: int, rate: float | None, *, duration
     return runs
 
 
-def wait_http(url: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def bench(rates: list[float | None], rounds: int, duration_s: float, streams: int,
           probe_extra: list[str], *, resident: bool = False) -> list[Run]:
     runs: list[Run] = []
@@ -224,10 +213,7 @@ def bench(rates: list[float | None], rounds: int, duration_s: float, streams: in
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             client: ResidentClient | None = None
             try:
-                subprocess.run(the_lab.exec_argv(the_lab.client_ns, [
-                    PY, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                    f"from benchmarks.bench_measure import wait_http; "
-                    f"wait_http('http://{SERVER_IP}:{PROBE_PORT}/healthz')"]), check=True)
+                the_lab.wait_http(the_lab.client_ns, f"http://{SERVER_IP}:{PROBE_PORT}/healthz")
                 time.sleep(0.3)
                 client = ResidentClient(the_lab, duration_s, streams) if resident else None
                 if client is not None:
@@ -247,12 +233,7 @@ def bench(rates: list[float | None], rounds: int, duration_s: float, streams: in
                 if client is not None:
                     client.close()
                 for proc in (probe_srv, iperf_srv):
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                    stop_process(proc)
     return runs
 
 

@@ -16,22 +16,18 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import free_port, stop_process, wait_http  # noqa: E402
+
 PY = sys.executable
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -48,17 +44,6 @@ def timed(argv: list[str], server_pid: int) -> tuple[str, float, float]:
     c0, s0 = children_cpu_s(), proc_cpu_s(server_pid)
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return out, children_cpu_s() - c0, proc_cpu_s(server_pid) - s0
-
-
-def wait_http(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def main() -> None:
@@ -95,8 +80,7 @@ def main() -> None:
                              s_cpu / gb))
     finally:
         for proc in (probe_srv, iperf_srv):
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_process(proc)
     print(f"loopback, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
           f", {args.duration:g} s per run")
     print("| tool | dir | streams | Mbit/s | client CPU-s/GB | server CPU-s/GB |")

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 VM_BINARY = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 INFLUXD_BINARY = shutil.which("influxd") or "/usr/bin/influxd"
@@ -62,14 +62,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, ok: set[int]
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    stop_process(proc, timeout_s=15)
 
 
 class VictoriaMetrics:

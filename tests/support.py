@@ -1,5 +1,5 @@
-"""Helpers shared by tests: free loopback ports, the probe CLI runner and a real
-``probe serve`` child process."""
+"""Helpers shared by tests and benchmarks: free loopback ports, the probe CLI runner, a real
+``probe serve`` child process, waiting for an HTTP endpoint and stopping a child."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The line ``probe serve`` prints on stderr once it accepts connections.
@@ -24,6 +26,30 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, timeout_s: float = 10) -> None:
+    """SIGTERM a child, SIGKILL it if it is still there after ``timeout_s``; reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_http(url: str, timeout_s: float = 20) -> None:
+    """Poll ``url`` from this process (loopback) until it answers, or raise RuntimeError."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
 
 
 def run_cli(args: Sequence[str], *, timeout_s: float = 120, input_text: str | None = None,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.lab.netlab import SERVER_IP, Lab, LabUnavailable, lab, lab_unavailable_reason
+from tests.support import stop_process
 
 PROBE_PORT = 8080
 
@@ -40,9 +41,4 @@ def lab_server(shaped_lab: Lab) -> Iterator[str]:
         shaped_lab.wait_http(shaped_lab.client_ns, f"{url}/healthz")
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
