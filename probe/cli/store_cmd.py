@@ -20,21 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from probe.cli import argtypes
 from probe.errors import EXIT_OK, ConfigError, UsageError
+from probe.sinks.config import ENV_VARS as ENV
 
 if TYPE_CHECKING:
     from probe.measurement import Measurement
     from probe.store import SqliteStore
 
 PROBE_ID_ENV = "PROBE_ID"
-# The same names as probe.sinks.config.ENV_VARS (not imported: --help must not load sinks).
-ENV = {
-    "url": "PROBE_INFLUX_URL",
-    "kind": "PROBE_INFLUX_KIND",
-    "bucket": "PROBE_INFLUX_BUCKET",
-    "org": "PROBE_INFLUX_ORG",
-    "token": "PROBE_INFLUX_TOKEN",
-    "token_file": "PROBE_INFLUX_TOKEN_FILE",
-}
 CSV_COLUMNS = (
     "started_at", "download_mbps", "upload_mbps", "latency_ms", "id", "probe_id",
     "subscriber_id", "contract_ref", "verdict", "server", "backend", "latency_min_ms",
