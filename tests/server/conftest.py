@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import signal
@@ -117,3 +118,13 @@ def serve_process() -> Iterator[Callable[..., ServeProcess]]:
     finally:
         for process in started:
             process.kill()
+
+
+@pytest.fixture
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if anything logged at ERROR or above while it ran."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.get_records("call")
+              if r.levelno >= logging.ERROR]
+    assert errors == []
