@@ -106,6 +106,8 @@ class _RawSender:
             await self.done
         finally:
             self._loop.remove_writer(self._fd)
+            # Back to the default, so a kept-alive connection's later answers are not bounded.
+            self._tune(0.0)
 
 
 async def send_raw(sock: socket.socket, view: memoryview, count: int) -> None:
@@ -116,7 +118,4 @@ async def send_raw(sock: socket.socket, view: memoryview, count: int) -> None:
     try:
         await _RawSender(sock, view, count).run()
     finally:
-        with contextlib.suppress(OSError):
-            # Restore the default so a kept-alive connection's later answers are not bounded.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 0)
         sock.close()  # closes only the duplicate descriptor; the transport keeps its own
