@@ -22,7 +22,7 @@ from typing import Any, Final
 from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
 from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, check_status
-from probe.client.pings import Pinger, ping_until
+from probe.client.pings import Pinger, ping_every
 from probe.client.upload import UploadStream
 from probe.engine.plan import MeasurePlan, Phase, Progress
 from probe.engine.summary import DirectionObservation
@@ -77,19 +77,20 @@ async def run_direction(
     """Run one direction of ``plan`` against the server and return what was observed."""
     loop = asyncio.get_running_loop()
     pinger = await Pinger(address, token, plan.connect_timeout_s).open()
-    stop_pings = asyncio.Event()
-    pings: asyncio.Task[list[float]] | None = None
+    loaded: list[float] = []
+    pings: asyncio.Task[None] | None = None
     cpu0 = time.process_time()
     t0 = loop.time()
     try:
-        pings = asyncio.create_task(ping_until(pinger, plan.loaded_ping_interval_s, stop_pings))
+        pings = asyncio.create_task(ping_every(pinger, plan.loaded_ping_interval_s, loaded))
         if direction == "down":
             obs = await _download(address, plan, token, t0, on_progress)
         else:
             obs = await _upload(address, plan, token, t0, on_progress)
     finally:
-        stop_pings.set()
-        loaded = await pings if pings is not None else []
+        if pings is not None:
+            pings.cancel()
+            await asyncio.gather(pings, return_exceptions=True)
         pinger.close()
     elapsed_s = loop.time() - t0
     return DirectionObservation(
@@ -181,9 +182,9 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         for stream in streams:
             stream.start()
         sampler = _Sampler("upload", plan, t0, on_progress)
-        def tune(interval_s: float) -> None:
+        def tune(_interval_s: float) -> None:
             for stream in streams:
-                stream.tune(interval_s)
+                stream.tune()
 
         await _tick_until(deadline, plan, sampler,
                           lambda: sum(s.sent_payload_bytes for s in streams),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -13,9 +12,7 @@ from probe.client import run_measurement, upload
 from probe.client.connect import parse_server_url
 from probe.engine.plan import MeasurePlan
 from probe.server import RunningServer
-from tests.client.conftest import RawHandler
-
-RawServer = Callable[[RawHandler], Awaitable[str]]
+from tests.client.conftest import RawServer
 
 
 def _payloads() -> list[bytes]:
@@ -71,13 +68,24 @@ class TestUploadBody:
 
 
 class TestUnsentQueue:
-    """Fast upload streams bound their unsent bytes with TCP_NOTSENT_LOWAT; slow ones do not."""
+    """Every upload stream bounds its unsent bytes with TCP_NOTSENT_LOWAT, sized to its rate."""
 
-    async def test_bound_follows_the_rate(self, live_server: RunningServer) -> None:
+    @pytest.mark.parametrize(("rate_bytes_per_s", "bound"), [
+        (0.0, upload.MIN_UNSENT_BYTES),
+        (50_000.0, upload.MIN_UNSENT_BYTES),  # 0.4 Mbit/s: 0.2 s would be 10 kB
+        (1_250_000.0, 250_000),  # 10 Mbit/s: 0.2 s of it
+        (upload.FAST_STREAM_BYTES_PER_S * 0.99, int(upload.FAST_STREAM_BYTES_PER_S * 0.99 * 0.2)),
+        (upload.FAST_STREAM_BYTES_PER_S, upload.NOTSENT_LOWAT_BYTES),
+    ])
+    def test_bound_for_a_rate(self, rate_bytes_per_s: float, bound: int) -> None:
+        assert upload.unsent_bound_bytes(rate_bytes_per_s) == bound
+
+    async def test_bound_follows_the_mean_rate(self, live_server: RunningServer) -> None:
         if not hasattr(socket, "TCP_NOTSENT_LOWAT"):
             pytest.skip("TCP_NOTSENT_LOWAT is not available on this platform")
         stream = upload.UploadStream(parse_server_url(live_server.url), timeout_s=5.0)
         head = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        loop = asyncio.get_running_loop()
         try:
             await stream.open(head)
             sock = stream._sock  # the option lives on the raw socket
@@ -86,12 +94,25 @@ class TestUnsentQueue:
             def lowat() -> int:
                 return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
 
+            def after(elapsed_s: float, sent_bytes: int) -> int:
+                stream._started_at = loop.time() - elapsed_s
+                stream._sent = sent_bytes
+                stream.tune()
+                return lowat()
+
             assert lowat() == 0  # the system default until a rate is known
-            stream._sent += upload.FAST_STREAM_BYTES_PER_S // 10  # 0.1 s at the threshold
-            stream.tune(0.1)
-            assert lowat() == upload.NOTSENT_LOWAT_BYTES
-            stream._sent += upload.FAST_STREAM_BYTES_PER_S // 20  # then half that rate
-            stream.tune(0.1)
-            assert lowat() == 0
+            stream.tune()
+            assert lowat() == 0  # not started: nothing to go by
+            # A mean of 1 MB/s: 0.2 s of it, and each wake-up sends at most that much.
+            assert after(4.0, 4_000_000) == pytest.approx(200_000, rel=0.001)
+            assert stream._send_cap == pytest.approx(200_000, rel=0.001)
+            # Within a quarter of the current bound: left alone (no setsockopt per tick).
+            assert after(4.0, 4_800_000) == pytest.approx(200_000, rel=0.001)
+            # A burst does not move it: the mean over the whole stream does.
+            assert after(5.0, 5_000_000 + 300_000) == pytest.approx(200_000, rel=0.001)
+            # Fast streams: the fixed bound, and sends are not split.
+            assert after(1.0, 2 * upload.FAST_STREAM_BYTES_PER_S) == upload.NOTSENT_LOWAT_BYTES
+            assert stream._send_cap is None
+            assert after(8.0, 400_000) == upload.MIN_UNSENT_BYTES  # 50 kB/s: the floor
         finally:
             stream.close()
