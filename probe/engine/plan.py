@@ -23,7 +23,7 @@ DEFAULT_DURATION_S: Final = 10.0
 DEFAULT_DIRECTIONS: Final[tuple[Direction, ...]] = ("down", "up")
 DEFAULT_PING_COUNT: Final = 10
 DEFAULT_SAMPLE_INTERVAL_S: Final = 0.1
-DEFAULT_LOADED_PING_INTERVAL_S: Final = 0.2
+DEFAULT_LOADED_PING_INTERVAL_S: Final = 0.4
 # Connect + first byte must happen within this; a stalled transfer is abandoned after it too.
 DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
 

@@ -42,6 +42,7 @@ async def token_server() -> AsyncIterator[RunningServer]:
 
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+RawServer = Callable[[RawHandler], Awaitable[str]]
 
 
 @pytest.fixture

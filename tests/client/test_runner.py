@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -18,10 +17,8 @@ from probe.errors import (
     UsageError,
 )
 from probe.server import RunningServer, ServerConfig, start_server
-from tests.client.conftest import RawHandler, measured_both
+from tests.client.conftest import RawServer, measured_both
 from tests.support import free_port
-
-RawServer = Callable[[RawHandler], Awaitable[str]]
 
 
 class TestAgainstRealServer:
