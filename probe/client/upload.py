@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
+import sys
 from typing import Final
 
 from probe.client.connect import ServerAddress, open_connection, open_socket
@@ -34,10 +36,11 @@ SENDS_PER_WAKEUP: Final = 8  # bounded so the sampler and pinger keep their tick
 # limited, so neither is the window). Unbounded, autotuning lets up to 4 MB per socket queue
 # unsent, and everything queued at the deadline still has to cross the line before the server
 # can answer: a 2 Mbit/s upload of 8 s took 17.6 s and moved 2.4 MB after its deadline (lab,
-# docs/measurement.md, "Unsent queue"). So every stream keeps about UNSENT_QUEUE_S of its own
-# rate unsent (set at each sample tick; at least MIN_UNSENT_BYTES): the kernel wakes the writer
-# when half of that is left, which leaves an event-loop pause 100 ms before the line could
-# starve, and costs ~10 wake-ups per second per stream.
+# docs/measurement.md, "Unsent queue"). So every stream keeps at most UNSENT_QUEUE_S of its own
+# rate unsent (set at each sample tick; at least MIN_UNSENT_BYTES). Below ~7 Mbit/s per stream
+# the sample tick (every 0.1 s) tops the queue up, so it holds 0.2-0.3 s and the writer's own
+# wake-up (the kernel's, below half the bound) is only a safety valve for a late tick; faster
+# streams are woken by the kernel, ~7 times per second each.
 # Fast streams get a fixed NOTSENT_LOWAT_BYTES: unshaped lab (docs/measurement.md, "Upload
 # CPU"): unbounded 20-30 Gbit/s at 0.24-0.31 client CPU-s/GB; 256 KiB 34-42 at 0.19-0.25;
 # 128 KiB 38-56 at 0.16-0.25; iperf3 31-37 at 0.21-0.26. 256 KiB, not 128, keeps ~8 ms of a
@@ -45,11 +48,13 @@ SENDS_PER_WAKEUP: Final = 8  # bounded so the sampler and pinger keep their tick
 # bound leaves send-buffer autotuning on.
 NOTSENT_LOWAT_BYTES: Final = 256 * 1024
 FAST_STREAM_BYTES_PER_S: Final = 250_000_000  # 2 Gbit/s per stream
-UNSENT_QUEUE_S: Final = 0.2
+UNSENT_QUEUE_S: Final = 0.3
 MIN_UNSENT_BYTES: Final = 16 * 1024
 # A new bound is set only when it differs from the current one by more than this share, so a
 # steady stream makes no setsockopt per tick.
 RETUNE_SHARE: Final = 0.25
+# linux/sockios.h: the bytes a TCP socket holds that were not sent yet.
+SIOCOUTQNSD: Final = 0x894B
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
 _payload: tuple[memoryview, int] | None = None
@@ -135,22 +140,29 @@ class UploadStream:
             return
         want = unsent_bound_bytes(self._sent / elapsed_s)
         current = self._notsent_lowat
-        if current and abs(want - current) <= RETUNE_SHARE * current:
-            return
-        # Not on this platform: the stream simply queues more, as it did before the bound.
-        with contextlib.suppress(AttributeError, OSError):
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
-            self._notsent_lowat = want
-            self._send_cap = want if want < NOTSENT_LOWAT_BYTES else None
-
+        if not current or abs(want - current) > RETUNE_SHARE * current:
+            # Not on this platform: the stream simply queues more, as before the bound.
+            with contextlib.suppress(AttributeError, OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
+                self._notsent_lowat = want
+                self._send_cap = want if want < NOTSENT_LOWAT_BYTES else None
+        if self._send_cap is not None and self._writing:
+            # Top up at the sampler's tick, which wakes the process anyway: the queue then
+            # holds 0.2-0.3 s, and the writable event (below 0.15 s) only fires for a late tick.
+            self._on_writable()
 
     def _on_writable(self) -> None:
         assert self._sock is not None
         view, off, size = self._view, self._off, len(self._view)
-        # A slow stream sends one bounded piece per wake-up: the kernel tops up the last
-        # queued packet (up to ~64 KiB with GSO) before it checks TCP_NOTSENT_LOWAT, so an
-        # unbounded send() leaves that much more unsent (a quarter of a second at 2 Mbit/s).
+        # A slow stream sends only what tops its unsent bytes up to the bound: the kernel
+        # fills the last queued packet (up to ~64 KiB with GSO) before it checks
+        # TCP_NOTSENT_LOWAT, so a plain send() overshot by that much (a quarter of a second
+        # at 2 Mbit/s), and at every tick.
         cap = self._send_cap
+        if cap is not None:
+            cap -= self._unsent_bytes()
+            if cap <= 0:
+                return
         try:
             for _ in range(SENDS_PER_WAKEUP):
                 want = size - off if cap is None else min(size - off, cap)
@@ -167,6 +179,14 @@ class UploadStream:
             self.error = exc
             self._stop_writer()
         self._off = off
+
+    def _unsent_bytes(self) -> int:
+        assert self._sock is not None
+        try:
+            raw = fcntl.ioctl(self._sock.fileno(), SIOCOUTQNSD, b"\0\0\0\0")
+        except OSError:
+            return 0  # not Linux: TCP_NOTSENT_LOWAT alone bounds the queue
+        return int.from_bytes(raw, sys.byteorder, signed=True)
 
     def _stop_writer(self) -> None:
         if self._writing and self._sock is not None:

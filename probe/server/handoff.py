@@ -38,6 +38,13 @@ from aiohttp.web_protocol import RequestHandler
 
 from probe import wire
 from probe.server.framing import BodyFraming
+from probe.server.poller import (
+    MAX_READS_PER_POLL,
+    POLL_INTERVAL_S,
+    SharedPoller,
+    read_into,
+    shared_poller,
+)
 
 # One receive buffer per worker process, shared by every upload: each read is counted and
 # forgotten before the event loop moves on, so no two connections ever use it at once.
@@ -65,6 +72,12 @@ UNBATCHED_TICK_S: Final = 0.1
 MIN_READ_LOWAT_BYTES: Final = 64 * 1024
 MIN_SLOW_READ_LOWAT_BYTES: Final = 4 * 1024
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
+# Slow plain-TCP streams are read by the process's shared poller (probe.server.poller) while a
+# poll's worth of data (POLL_INTERVAL_S of the rate) is at most 1/POLL_HEADROOM of the socket's
+# receive buffer; the mark, their safety valve, is set to that share. They go back to their own
+# batched reads above 1/LEAVE_POLL_HEADROOM: then a poll's data would crowd the window.
+POLL_HEADROOM: Final = 4
+LEAVE_POLL_HEADROOM: Final = 3
 _UPLOAD_LINE: Final = re.compile(
     rb"(?:POST|PUT) " + re.escape(wire.PATH_UPLOAD.encode()) + rb"(?:\?[^ \r\n]*)? HTTP/1\.1\r\n"
 )
@@ -177,6 +190,9 @@ class BodySink(asyncio.BufferedProtocol):
         self._tick_bytes = 0
         self._tick: asyncio.TimerHandle | None = None
         self._tick_s = BATCH_TICK_S
+        self._poller: SharedPoller | None = None  # set while the shared poller reads us
+        self._poll_t = 0.0
+        self._poll_bytes = 0
 
     @property
     def received_bytes(self) -> int:
@@ -210,6 +226,10 @@ class BodySink(asyncio.BufferedProtocol):
         received = self._framing.payload_bytes
         moved, self._tick_bytes = received - self._tick_bytes, received
         rate_bytes_per_s = moved / self._tick_s
+        rcvbuf = self._pollable_rcvbuf()
+        if rcvbuf and rate_bytes_per_s * POLL_INTERVAL_S * POLL_HEADROOM <= rcvbuf:
+            self._start_polling(rcvbuf)
+            return
         want = min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S))
         if want < MIN_READ_LOWAT_BYTES:
             want = min(MIN_READ_LOWAT_BYTES - 1, int(rate_bytes_per_s * SLOW_READ_BATCH_S))
@@ -225,6 +245,55 @@ class BodySink(asyncio.BufferedProtocol):
         if self._socket is not None:
             self._schedule_tick()
 
+    def _pollable_rcvbuf(self) -> int:
+        """The receive buffer of a socket the poller may read (plain TCP), else 0."""
+        transport = self._transport
+        if (self._socket is None or transport is None or transport.is_closing()
+                or transport.get_extra_info("ssl_object") is not None):
+            return 0  # TLS: the socket holds records only the transport can decrypt
+        try:
+            return int(self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError:
+            return 0
+
+    def _start_polling(self, rcvbuf: int) -> None:
+        self._set_lowat(max(MIN_SLOW_READ_LOWAT_BYTES, rcvbuf // POLL_HEADROOM))
+        self._poll_t = asyncio.get_running_loop().time()
+        self._poll_bytes = self._framing.payload_bytes
+        self._poller = shared_poller()
+        self._poller.add(self)
+
+    def _stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.discard(self)
+            self._poller = None
+
+    def poll(self, now: float) -> None:
+        """The shared poller's tick: take everything that arrived, then check the rate."""
+        if self.finished.done() or self._socket is None or self._transport is None:
+            self._stop_polling()
+            return
+        fd, view = self._socket.fileno(), self._view
+        for _ in range(MAX_READS_PER_POLL):
+            count = read_into(fd, view)
+            if count is None:
+                break
+            self._feed(self._buffer, count)
+            if self.finished.done():
+                return  # _finish paused the transport; detach() ends the polling
+            if count < len(view):
+                break
+        received = self._framing.payload_bytes
+        if now > self._poll_t:
+            rate_bytes_per_s = (received - self._poll_bytes) / (now - self._poll_t)
+            self._poll_t, self._poll_bytes = now, received
+            rcvbuf = self._pollable_rcvbuf()
+            if rate_bytes_per_s * POLL_INTERVAL_S * LEAVE_POLL_HEADROOM > rcvbuf:
+                self._stop_polling()  # back to batched reads and this stream's own tick
+                self._tick_bytes = received
+                if self._socket is not None:
+                    self._schedule_tick()
+
     def _set_lowat(self, count: int) -> None:
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, count)
@@ -238,6 +307,7 @@ class BodySink(asyncio.BufferedProtocol):
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
+        self._stop_polling()
         if self._lowat != 1 and self._socket is not None:
             self._set_lowat(1)
         transport = self._transport
@@ -283,6 +353,7 @@ class BodySink(asyncio.BufferedProtocol):
         return None  # the client stopped sending mid-body: close; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_polling()
         self._socket = None
         if not self.finished.done():
             self.finished.set_exception(ConnectionResetError("client went away mid-body"))

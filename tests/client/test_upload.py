@@ -72,9 +72,9 @@ class TestUnsentQueue:
 
     @pytest.mark.parametrize(("rate_bytes_per_s", "bound"), [
         (0.0, upload.MIN_UNSENT_BYTES),
-        (50_000.0, upload.MIN_UNSENT_BYTES),  # 0.4 Mbit/s: 0.2 s would be 10 kB
-        (1_250_000.0, 250_000),  # 10 Mbit/s: 0.2 s of it
-        (upload.FAST_STREAM_BYTES_PER_S * 0.99, int(upload.FAST_STREAM_BYTES_PER_S * 0.99 * 0.2)),
+        (50_000.0, upload.MIN_UNSENT_BYTES),  # 0.4 Mbit/s: 0.3 s would be 15 kB
+        (1_250_000.0, 375_000),  # 10 Mbit/s: 0.3 s of it
+        (upload.FAST_STREAM_BYTES_PER_S * 0.99, int(upload.FAST_STREAM_BYTES_PER_S * 0.99 * 0.3)),
         (upload.FAST_STREAM_BYTES_PER_S, upload.NOTSENT_LOWAT_BYTES),
     ])
     def test_bound_for_a_rate(self, rate_bytes_per_s: float, bound: int) -> None:
@@ -103,13 +103,13 @@ class TestUnsentQueue:
             assert lowat() == 0  # the system default until a rate is known
             stream.tune()
             assert lowat() == 0  # not started: nothing to go by
-            # A mean of 1 MB/s: 0.2 s of it, and each wake-up sends at most that much.
-            assert after(4.0, 4_000_000) == pytest.approx(200_000, rel=0.001)
-            assert stream._send_cap == pytest.approx(200_000, rel=0.001)
+            # A mean of 0.5 MB/s: 0.3 s of it, and each wake-up sends at most that much.
+            assert after(4.0, 2_000_000) == pytest.approx(150_000, rel=0.001)
+            assert stream._send_cap == pytest.approx(150_000, rel=0.001)
             # Within a quarter of the current bound: left alone (no setsockopt per tick).
-            assert after(4.0, 4_800_000) == pytest.approx(200_000, rel=0.001)
+            assert after(4.0, 2_400_000) == pytest.approx(150_000, rel=0.001)
             # A burst does not move it: the mean over the whole stream does.
-            assert after(5.0, 5_000_000 + 300_000) == pytest.approx(200_000, rel=0.001)
+            assert after(5.0, 2_500_000 + 150_000) == pytest.approx(150_000, rel=0.001)
             # Fast streams: the fixed bound, and sends are not split.
             assert after(1.0, 2 * upload.FAST_STREAM_BYTES_PER_S) == upload.NOTSENT_LOWAT_BYTES
             assert stream._send_cap is None

@@ -63,8 +63,9 @@ class TestUploadEndsAtItsDeadline:
     Without a bound, Linux lets each stream queue up to ~4 MB unsent; at 2 Mbit/s a 4 s upload
     then kept the line busy for 10.4 s (8 s: 18 s). The check is on bytes, not time: all the
     server received, over the line's goodput, may exceed the duration only by what is in flight
-    at the deadline: the shaper's 0.6 s queue, the rest of each stream's current 64 KiB chunk
-    (up to 1 s at 0.5 Mbit/s per stream) and ~0.2 s of unsent data per stream.
+    at the deadline: the shaper's 0.6 s queue, loss recovery (4 streams overrun that queue, and
+    ss showed 100-150 kB per stream waiting for retransmission), the rest of each stream's
+    current 64 KiB chunk and its few 10 kB unsent. 5.8-7.4 s were seen after the change.
     """
 
     def test_little_crosses_the_line_after_the_deadline(
@@ -77,7 +78,7 @@ class TestUploadEndsAtItsDeadline:
         assert proc.returncode == 0, proc.stderr
         record = json.loads(proc.stdout)
         line_s = record["upload_bytes"] * 8 / (rate_mbps * 1e6 * 1448 / 1514)
-        assert line_s < duration_s + 3.0, f"{line_s:.1f} s of the line for a {duration_s} s upload"
+        assert line_s < duration_s + 4.5, f"{line_s:.1f} s of the line for a {duration_s} s upload"
 
 
 class TestUnreachableInLab:

@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from probe import wire
-from probe.server import ServerConfig, handoff, start_server
+from probe.server import ServerConfig, handoff, poller, start_server
 from tests.server.conftest import MakeClient
 
 HEAD = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -315,3 +315,124 @@ class TestBatchedReads:
                 if handoff.MIN_SLOW_READ_LOWAT_BYTES <= m < handoff.MIN_READ_LOWAT_BYTES]
         assert slow, lowat_marks
         assert lowat_marks[-1] == 1
+
+
+@pytest.fixture
+def polls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, int]]:
+    """(time, bytes counted so far) at every shared-poller read of a body sink."""
+    seen: list[tuple[float, int]] = []
+    poll = handoff.BodySink.poll
+
+    def recording(sink: handoff.BodySink, now: float) -> None:
+        poll(sink, now)
+        seen.append((now, sink.received_bytes))
+
+    monkeypatch.setattr(handoff.BodySink, "poll", recording)
+    return seen
+
+
+def slow_then_fast_upload(port: int) -> bytes:
+    """Blocking: 0.6 s at ~100 kB/s, then 0.5 s at ~100 MB/s; the answer."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(HEAD)
+        for _ in range(30):
+            sock.sendall(b"%x\r\n" % 2048 + b"s" * 2048 + b"\r\n")
+            time.sleep(0.02)
+        block = b"%x\r\n" % (2 << 20) + b"f" * (2 << 20) + b"\r\n"
+        for _ in range(25):
+            sock.sendall(block)
+            time.sleep(0.02)
+        sock.sendall(b"0\r\n\r\n")
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+class TestSharedPolling:
+    """Slow plain-TCP bodies are read by the process's shared poller, not by their own wake-ups."""
+
+    async def test_slow_stream_is_read_at_polls(
+        self, polls: list[tuple[float, int]], lowat_marks: list[int]
+    ) -> None:
+        # ~100 kB/s: a poll's worth (10 kB) is far below a quarter of any receive buffer.
+        answer = await upload_answer(lambda port: paced_upload(port, 50, 2048, 0.02))
+        assert answer["received_bytes"] == 50 * 2048
+        assert len(polls) >= 5, polls  # ~1 s of upload, a poll every 0.1 s
+        assert polls[-1][1] <= 50 * 2048
+        # The safety valve: while polled, the mark is a quarter of the receive buffer.
+        assert any(m >= handoff.MIN_SLOW_READ_LOWAT_BYTES for m in lowat_marks), lowat_marks
+        # Each sample is a count after a read: never above what the answer says.
+        samples = answer["samples"]
+        assert samples[-1][1] == 50 * 2048
+        assert all(b0 <= b1 for (_, b0), (_, b1) in itertools.pairwise(samples))
+
+    async def test_a_stream_that_speeds_up_leaves_the_poller(
+        self, polls: list[tuple[float, int]], lowat_marks: list[int]
+    ) -> None:
+        answer = await upload_answer(slow_then_fast_upload)
+        assert answer["received_bytes"] == 30 * 2048 + 25 * (2 << 20)
+        assert polls, "the slow start was never polled"
+        # Back on its own batched reads: a fast-regime mark was set after the polling.
+        assert max(lowat_marks) >= handoff.MIN_READ_LOWAT_BYTES, lowat_marks
+
+    async def test_poller_stops_when_its_last_member_ends(self) -> None:
+        answer = await upload_answer(lambda port: paced_upload(port, 10, 2048, 0.02))
+        assert answer["received_bytes"] == 10 * 2048
+        assert len(poller.shared_poller()) == 0
+
+
+class FakeMember:
+    def __init__(self, poller_: poller.SharedPoller, stop_after: int) -> None:
+        self.times: list[float] = []
+        self._poller, self._stop_after = poller_, stop_after
+
+    def poll(self, now: float) -> None:
+        self.times.append(now)
+        if len(self.times) >= self._stop_after:
+            self._poller.discard(self)
+
+
+class TestSharedPoller:
+    async def test_one_timer_polls_every_member_on_a_fixed_grid(self) -> None:
+        shared = poller.SharedPoller(asyncio.get_running_loop())
+        a, b = FakeMember(shared, 3), FakeMember(shared, 5)
+        shared.add(a)
+        shared.add(b)
+        await asyncio.sleep(poller.POLL_INTERVAL_S * 7)
+        assert len(a.times) == 3
+        assert len(b.times) == 5
+        assert a.times == b.times[:3]  # the same ticks
+        gaps = [t1 - t0 for t0, t1 in itertools.pairwise(b.times)]
+        assert all(g == pytest.approx(poller.POLL_INTERVAL_S, abs=0.05) for g in gaps), gaps
+        assert len(shared) == 0
+
+    async def test_a_member_may_end_another_inside_a_tick(self) -> None:
+        shared = poller.SharedPoller(asyncio.get_running_loop())
+        victim = FakeMember(shared, 100)
+
+        class Killer(FakeMember):
+            def poll(self, now: float) -> None:
+                super().poll(now)
+                shared.discard(victim)
+
+        shared.add(Killer(shared, 1))
+        shared.add(victim)
+        await asyncio.sleep(poller.POLL_INTERVAL_S * 3)
+        assert victim.times == []
+        assert len(shared) == 0
+
+
+class TestReadInto:
+    def test_counts_what_arrived_and_none_when_empty_or_closed(self) -> None:
+        a, b = socket.socketpair()
+        with a, b:
+            b.setblocking(False)
+            view = memoryview(bytearray(16))
+            assert poller.read_into(b.fileno(), view) is None  # nothing yet
+            a.sendall(b"hello")
+            assert poller.read_into(b.fileno(), view) == 5
+            assert bytes(view[:5]) == b"hello"
+            a.close()
+            assert poller.read_into(b.fileno(), view) is None  # end of stream: the transport's
