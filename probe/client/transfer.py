@@ -182,9 +182,9 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         for stream in streams:
             stream.start()
         sampler = _Sampler("upload", plan, t0, on_progress)
-        def tune(_interval_s: float) -> None:
+        def tune(interval_s: float) -> None:
             for stream in streams:
-                stream.tune()
+                stream.tune(interval_s)
 
         await _tick_until(deadline, plan, sampler,
                           lambda: sum(s.sent_payload_bytes for s in streams),

@@ -5,8 +5,7 @@ kernel does not take at once into the transport's buffer; profiled on loopback t
 ``bytearray.extend`` cost as much CPU as ``send()`` itself (docs/measurement.md, "Client hot
 path"). Here a writer callback calls ``socket.send(view[off:])`` on a slice of the pre-framed
 buffer until the kernel's buffer is full, so each byte is copied once, by the kernel, as iperf3
-does; ``TCP_NOTSENT_LOWAT`` keeps its unsent part to a fraction of a second of the stream's
-rate, so little is left to drain after the deadline (``UNSENT_QUEUE_S``).
+does; for fast streams ``TCP_NOTSENT_LOWAT`` keeps its unsent part small (``NOTSENT_LOWAT_BYTES``).
 At the deadline the current chunk is completed, the last chunk sent, and the socket is handed
 to an :class:`HttpConnection` transport to read the server's answer (what it received, and
 when). ``https://`` servers use the transport path (TLS must encrypt in user space anyway).
@@ -20,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import socket
-import sys
 from typing import Final
 
 from probe.client.connect import ServerAddress, open_connection, open_socket
@@ -33,28 +30,17 @@ FRAME_PAYLOAD_BYTES: Final = 64 * 1024
 FRAMES: Final = 64  # 4 MiB of distinct random payload, repeated
 SENDS_PER_WAKEUP: Final = 8  # bounded so the sampler and pinger keep their ticks
 # At most this many bytes wait unsent in each socket (TCP_NOTSENT_LOWAT; in-flight bytes are not
-# limited, so neither is the window). Unbounded, autotuning lets up to 4 MB per socket queue
-# unsent, and everything queued at the deadline still has to cross the line before the server
-# can answer: a 2 Mbit/s upload of 8 s took 17.6 s and moved 2.4 MB after its deadline (lab,
-# docs/measurement.md, "Unsent queue"). So every stream keeps at most UNSENT_QUEUE_S of its own
-# rate unsent (set at each sample tick; at least MIN_UNSENT_BYTES). Below ~7 Mbit/s per stream
-# the sample tick (every 0.1 s) tops the queue up, so it holds 0.2-0.3 s and the writer's own
-# wake-up (the kernel's, below half the bound) is only a safety valve for a late tick; faster
-# streams are woken by the kernel, ~7 times per second each.
-# Fast streams get a fixed NOTSENT_LOWAT_BYTES: unshaped lab (docs/measurement.md, "Upload
-# CPU"): unbounded 20-30 Gbit/s at 0.24-0.31 client CPU-s/GB; 256 KiB 34-42 at 0.19-0.25;
-# 128 KiB 38-56 at 0.16-0.25; iperf3 31-37 at 0.21-0.26. 256 KiB, not 128, keeps ~8 ms of a
-# 250 Mbit/s stream queued, so a short event-loop pause starves no line. Unlike SO_SNDBUF, the
-# bound leaves send-buffer autotuning on.
+# limited, so neither is the window). Left alone, autotuning lets up to 4 MB queue unsent and the
+# stream is woken only once a third of that is free; perf then showed the client's CPU doing the
+# TCP transmission and ACK work that iperf3's client leaves to the other core. Unshaped lab
+# (docs/measurement.md, "Upload CPU"): unbounded 20-30 Gbit/s at 0.24-0.31 client CPU-s/GB;
+# 256 KiB 34-42 at 0.19-0.25; 128 KiB 38-56 at 0.16-0.25; iperf3 31-37 at 0.21-0.26. 256 KiB, not
+# 128, keeps ~8 ms of a 250 Mbit/s stream queued, so a short event-loop pause starves no line.
+# Unlike SO_SNDBUF, this leaves send-buffer autotuning on. Only fast streams are bounded (set at
+# each sample tick from the stream's rate): at 100 Mbit/s the bound cost ~20 % more client CPU
+# per GB in wake-ups (1.9 vs 1.6 s/GB) and bought nothing, as the CPU is not the limit there.
 NOTSENT_LOWAT_BYTES: Final = 256 * 1024
 FAST_STREAM_BYTES_PER_S: Final = 250_000_000  # 2 Gbit/s per stream
-UNSENT_QUEUE_S: Final = 0.3
-MIN_UNSENT_BYTES: Final = 16 * 1024
-# A new bound is set only when it differs from the current one by more than this share, so a
-# steady stream makes no setsockopt per tick.
-RETUNE_SHARE: Final = 0.25
-# linux/sockios.h: the bytes a TCP socket holds that were not sent yet.
-SIOCOUTQNSD: Final = 0x894B
 LAST_CHUNK: Final = b"0\r\n\r\n"
 
 _payload: tuple[memoryview, int] | None = None
@@ -73,13 +59,6 @@ def framed_payload() -> tuple[memoryview, int]:
     return _payload
 
 
-def unsent_bound_bytes(rate_bytes_per_s: float) -> int:
-    """The TCP_NOTSENT_LOWAT for a stream moving ``rate_bytes_per_s``."""
-    if rate_bytes_per_s >= FAST_STREAM_BYTES_PER_S:
-        return NOTSENT_LOWAT_BYTES
-    return max(MIN_UNSENT_BYTES, int(rate_bytes_per_s * UNSENT_QUEUE_S))
-
-
 class UploadStream:
     """One upload connection; ``sent_payload_bytes`` is what the kernel has accepted."""
 
@@ -90,8 +69,7 @@ class UploadStream:
         self._view, self._frame = framed_payload()
         self._off = 0
         self._sent = 0
-        self._started_at: float | None = None
-        self._send_cap: int | None = None
+        self._tuned_sent = 0
         self._notsent_lowat = 0
         self._sock: socket.socket | None = None
         self._conn: HttpConnection | None = None
@@ -121,72 +99,41 @@ class UploadStream:
                                   payload_share=FRAME_PAYLOAD_BYTES / self._frame)
         elif self._sock is not None:
             self._writing = True
-            self._started_at = self._loop.time()
             self._loop.add_writer(self._sock.fileno(), self._on_writable)
 
-    def tune(self) -> None:
-        """Bound the unsent queue to the stream's mean rate so far (see ``UNSENT_QUEUE_S``).
-
-        The mean, not the last tick's count: what the kernel accepts in one tick swings
-        between nothing and several times the line rate as the bound itself moves (lab, 2
-        Mbit/s: 0 to 1.4 MB/s per 100 ms on a 62 kB/s stream), and a bound taken from that
-        swing chases it. Averaged since the start, queued bytes weigh less every second. A
-        stream that speeds up keeps a smaller bound for a while, which only wakes it more often.
-        """
-        if self._sock is None or self._started_at is None:
+    def tune(self, interval_s: float) -> None:
+        """Bound the unsent queue while the stream is fast (see ``NOTSENT_LOWAT_BYTES``)."""
+        moved = self._sent - self._tuned_sent
+        self._tuned_sent = self._sent
+        if self._sock is None or interval_s <= 0:
             return
-        elapsed_s = self._loop.time() - self._started_at
-        if elapsed_s <= 0:
-            return
-        want = unsent_bound_bytes(self._sent / elapsed_s)
-        current = self._notsent_lowat
-        if not current or abs(want - current) > RETUNE_SHARE * current:
-            # Not on this platform: the stream simply queues more, as before the bound.
+        # 0 restores the system default (unbounded).
+        want = NOTSENT_LOWAT_BYTES if moved / interval_s >= FAST_STREAM_BYTES_PER_S else 0
+        if want != self._notsent_lowat:
+            # Not on this platform: the stream simply queues more, as slow streams do.
             with contextlib.suppress(AttributeError, OSError):
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
                 self._notsent_lowat = want
-                self._send_cap = want if want < NOTSENT_LOWAT_BYTES else None
-        if self._send_cap is not None and self._writing:
-            # Top up at the sampler's tick, which wakes the process anyway: the queue then
-            # holds 0.2-0.3 s, and the writable event (below 0.15 s) only fires for a late tick.
-            self._on_writable()
 
     def _on_writable(self) -> None:
         assert self._sock is not None
         view, off, size = self._view, self._off, len(self._view)
-        # A slow stream sends only what tops its unsent bytes up to the bound: the kernel
-        # fills the last queued packet (up to ~64 KiB with GSO) before it checks
-        # TCP_NOTSENT_LOWAT, so a plain send() overshot by that much (a quarter of a second
-        # at 2 Mbit/s), and at every tick.
-        cap = self._send_cap
-        if cap is not None:
-            cap -= self._unsent_bytes()
-            if cap <= 0:
-                return
         try:
             for _ in range(SENDS_PER_WAKEUP):
-                want = size - off if cap is None else min(size - off, cap)
-                n = self._sock.send(view[off:off + want])
+                want = size - off
+                n = self._sock.send(view[off:])
                 self._sent += n
                 off += n
                 if off == size:
                     off = 0
-                if n < want or cap is not None:
-                    break  # the kernel is full (another call would EAGAIN), or one piece is enough
+                elif n < want:
+                    break  # the kernel took what it had room for: another call would EAGAIN
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:  # the server closed (early answer, cap) or reset
             self.error = exc
             self._stop_writer()
         self._off = off
-
-    def _unsent_bytes(self) -> int:
-        assert self._sock is not None
-        try:
-            raw = fcntl.ioctl(self._sock.fileno(), SIOCOUTQNSD, b"\0\0\0\0")
-        except OSError:
-            return 0  # not Linux: TCP_NOTSENT_LOWAT alone bounds the queue
-        return int.from_bytes(raw, sys.byteorder, signed=True)
 
     def _stop_writer(self) -> None:
         if self._writing and self._sock is not None:
