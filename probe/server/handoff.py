@@ -230,11 +230,13 @@ class BodySink(asyncio.BufferedProtocol):
         received = self._framing.payload_bytes
         moved, self._tick_bytes = received - self._tick_bytes, received
         rate_bytes_per_s = moved / self._tick_s
-        rcvbuf = self._pollable_rcvbuf()
-        if (rcvbuf and rate_bytes_per_s <= MAX_POLLED_BYTES_PER_S
-                and rate_bytes_per_s * POLL_INTERVAL_S * POLL_HEADROOM <= rcvbuf):
-            self._start_polling(rcvbuf)
-            return
+        # Only from a slow tick (a 5 ms tick's rate is too short a look), and only then is the
+        # receive buffer asked for: fast streams make no extra syscall per tick.
+        if self._tick_s >= SLOW_BATCH_TICK_S and rate_bytes_per_s <= MAX_POLLED_BYTES_PER_S:
+            rcvbuf = self._pollable_rcvbuf()
+            if rcvbuf and rate_bytes_per_s * POLL_INTERVAL_S * POLL_HEADROOM <= rcvbuf:
+                self._start_polling(rcvbuf)
+                return
         want = min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S))
         if want < MIN_READ_LOWAT_BYTES:
             want = min(MIN_READ_LOWAT_BYTES - 1, int(rate_bytes_per_s * SLOW_READ_BATCH_S))
