@@ -12,6 +12,17 @@ from probe.server import RunningServer
 from tests.client.conftest import RawServer
 
 
+async def side_channel_until_it_ends(url: str) -> int:
+    """Run the side channel against ``url`` until it stops by itself; the round trips taken."""
+    pinger = await Pinger(parse_server_url(url), None, 5.0).open()
+    rtts: list[float] = []
+    try:
+        await asyncio.wait_for(ping_every(pinger, 0.01, rtts), timeout=5.0)
+    finally:
+        pinger.close()
+    return len(rtts)
+
+
 async def test_idle_round_trips_are_counted(live_server: RunningServer) -> None:
     rtts = await idle_round_trips(parse_server_url(live_server.url), None, count=10,
                                   timeout_s=5.0)
@@ -50,14 +61,7 @@ async def test_a_closed_connection_ends_the_side_channel_quietly(
             answered += 1
         writer.close()
 
-    url = await raw_server(handler)
-    pinger = await Pinger(parse_server_url(url), None, 5.0).open()
-    rtts: list[float] = []
-    try:
-        await asyncio.wait_for(ping_every(pinger, 0.01, rtts), timeout=5.0)
-    finally:
-        pinger.close()
-    assert len(rtts) == 2
+    assert await side_channel_until_it_ends(await raw_server(handler)) == 2
 
 
 @pytest.mark.parametrize("status", [500, 404])
@@ -70,11 +74,4 @@ async def test_an_error_answer_ends_the_side_channel(raw_server: RawServer, stat
         await writer.drain()
         await reader.read()  # stay open: only the status may end the loop
 
-    url = await raw_server(handler)
-    pinger = await Pinger(parse_server_url(url), None, 5.0).open()
-    rtts: list[float] = []
-    try:
-        await asyncio.wait_for(ping_every(pinger, 0.01, rtts), timeout=5.0)
-    finally:
-        pinger.close()
-    assert rtts == []
+    assert await side_channel_until_it_ends(await raw_server(handler)) == 0

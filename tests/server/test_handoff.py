@@ -281,6 +281,16 @@ async def upload_answer(client: Callable[[int], bytes]) -> dict[str, Any]:
     return result
 
 
+def last_chunk_and_answer(sock: socket.socket) -> bytes:
+    """Blocking: end a chunked body and read the server's whole answer."""
+    sock.sendall(b"0\r\n\r\n")
+    sock.settimeout(10)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
 def paced_upload(port: int, pieces: int, piece_bytes: int, gap_s: float) -> bytes:
     """Blocking: a chunked upload of ``pieces`` chunks, one every ``gap_s``; the answer."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -288,12 +298,7 @@ def paced_upload(port: int, pieces: int, piece_bytes: int, gap_s: float) -> byte
         for _ in range(pieces):
             sock.sendall(b"%x\r\n" % piece_bytes + b"p" * piece_bytes + b"\r\n")
             time.sleep(gap_s)
-        sock.sendall(b"0\r\n\r\n")
-        sock.settimeout(10)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
+        return last_chunk_and_answer(sock)
 
 
 class TestBatchedReads:
@@ -342,12 +347,7 @@ def slow_then_fast_upload(port: int) -> bytes:
         for _ in range(25):
             sock.sendall(block)
             time.sleep(0.02)
-        sock.sendall(b"0\r\n\r\n")
-        sock.settimeout(10)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
+        return last_chunk_and_answer(sock)
 
 
 class TestSharedPolling:
