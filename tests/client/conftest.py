@@ -45,6 +45,16 @@ RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[No
 RawServer = Callable[[RawHandler], Awaitable[str]]
 
 
+async def answer_pings(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """Answer ``GET /ping`` requests with 204 until another request head comes; return it."""
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"GET /ping"):
+            return head
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+
+
 @pytest.fixture
 async def raw_server() -> AsyncIterator[Callable[[RawHandler], Awaitable[str]]]:
     """Start a TCP server on loopback that runs ``handler`` per connection; returns its URL."""

@@ -17,7 +17,7 @@ from probe.errors import (
     UsageError,
 )
 from probe.server import RunningServer, ServerConfig, start_server
-from tests.client.conftest import RawServer, measured_both
+from tests.client.conftest import RawServer, answer_pings, measured_both
 from tests.support import free_port
 
 
@@ -89,18 +89,12 @@ class TestUploadFallback:
 
     async def test_silent_upload_answer(self, raw_server: RawServer) -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if head.startswith(b"GET /ping"):
-                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                    await writer.drain()
-                    continue
-                while True:  # swallow the body, then hang up without an answer
-                    data = await reader.read(1 << 20)
-                    if not data or data.endswith(b"0\r\n\r\n"):
-                        break
-                writer.close()
-                return
+            await answer_pings(reader, writer)
+            while True:  # swallow the body, then hang up without an answer
+                data = await reader.read(1 << 20)
+                if not data or data.endswith(b"0\r\n\r\n"):
+                    break
+            writer.close()
 
         url = await raw_server(handler)
         plan = MeasurePlan(duration_s=1.0, streams=2, directions=("up",), connect_timeout_s=1.0)

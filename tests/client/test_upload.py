@@ -12,7 +12,7 @@ from probe.client import run_measurement, upload
 from probe.client.connect import parse_server_url
 from probe.engine.plan import MeasurePlan
 from probe.server import RunningServer
-from tests.client.conftest import RawServer
+from tests.client.conftest import RawServer, answer_pings
 
 
 def _payloads() -> list[bytes]:
@@ -32,29 +32,23 @@ class TestUploadBody:
         loop = asyncio.get_running_loop()
 
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if head.startswith(b"GET /ping"):
-                    writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                    await writer.drain()
-                    continue
-                t0, received, index = loop.time(), 0, 0
-                while True:  # decode the chunked body and check each chunk byte for byte
-                    size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
-                    data = await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-                    if data[:-2] != expected[index % len(expected)] or data[-2:] != b"\r\n":
-                        problems.append(f"chunk {index} differs from the framed buffer")
-                    received += size
-                    index += 1
-                body = json.dumps({"received_bytes": received,
-                                   "samples": [[t0, 0], [loop.time(), received]]}).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-                await writer.drain()
-                writer.close()
-                return
+            await answer_pings(reader, writer)
+            t0, received, index = loop.time(), 0, 0
+            while True:  # decode the chunked body and check each chunk byte for byte
+                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+                data = await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                if data[:-2] != expected[index % len(expected)] or data[-2:] != b"\r\n":
+                    problems.append(f"chunk {index} differs from the framed buffer")
+                received += size
+                index += 1
+            body = json.dumps({"received_bytes": received,
+                               "samples": [[t0, 0], [loop.time(), received]]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
 
         url = await raw_server(handler)
         m = await run_measurement(MeasurePlan(duration_s=1.0, streams=2, directions=("up",)),
