@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from probe.errors import MeasurementError, ProtocolViolation, ServerUnreachable
+from probe.readpolicy import read_on_tick, valve_bytes
 
 # Big enough that one recv_into drains what a 10 Gbit/s stream delivers between two event-loop
 # turns; allocated once per transfer direction and shared by its streams (it is only written
@@ -41,16 +42,8 @@ READ_BUFFER_BYTES: Final = 1 << 20
 READ_BATCH_S: Final = 0.05
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
 # Slow bodies are drained at the sampler's tick, which wakes the process anyway, instead of by
-# wake-ups of their own (each costs 0.1-0.3 ms of CPU on a small VM): while a tick's worth of
-# the stream is at most 1/DRAIN_HEADROOM of the socket's receive buffer, the mark is set to that
-# share, as a safety valve that wakes the loop only if data piles up between ticks; above
-# 1/LEAVE_DRAIN_HEADROOM the stream goes back to READ_BATCH_S batches. An end of stream or an
-# error wakes the loop whatever the mark, and the transport reports them as usual.
-DRAIN_HEADROOM: Final = 4
-LEAVE_DRAIN_HEADROOM: Final = 3
-# Only slow streams (as the server's poller): faster ones wake rarely anyway, and 100 ms of
-# their data queued in the kernel costs it more than the wake-ups saved.
-MAX_DRAINED_BYTES_PER_S: Final = 2_500_000  # 20 Mbit/s per stream
+# wake-ups of their own; which ones, and their SO_RCVLOWAT safety valve: probe.readpolicy. An
+# end of stream or an error wakes the loop whatever the mark, and the transport reports them.
 MAX_DRAIN_READS: Final = 4
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
@@ -277,30 +270,27 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def batch_reads(self, interval_s: float) -> None:
         """At a sample tick: drain a slow body, then retune SO_RCVLOWAT to the stream's rate."""
-        if self._draining:
-            self._drain()
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and self._draining:
+            self._drain(sock.fileno())
         moved = self.body_bytes - self._batched_bytes
         self._batched_bytes = self.body_bytes
-        if self.transport is None or interval_s <= 0 or not self._counting:
+        if transport is None or sock is None or interval_s <= 0 or not self._counting:
             return
-        sock = self.transport.get_extra_info("socket")
-        if sock is None:
-            return
-        per_tick = moved  # bytes of this stream per sampler tick
+        rate_bytes_per_s = moved / interval_s
         rcvbuf = 0
-        if self.transport.get_extra_info("sslcontext") is None:  # TLS: only the transport reads
+        if transport.get_extra_info("sslcontext") is None:  # TLS: only the transport reads
             try:
                 rcvbuf = int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
             except OSError:
                 rcvbuf = 0
-        headroom, cap = ((LEAVE_DRAIN_HEADROOM, 1.25 * MAX_DRAINED_BYTES_PER_S) if self._draining
-                         else (DRAIN_HEADROOM, MAX_DRAINED_BYTES_PER_S))
-        self._draining = (bool(rcvbuf) and moved / interval_s <= cap
-                          and per_tick * headroom <= rcvbuf)
+        self._draining = read_on_tick(rate_bytes_per_s, interval_s, rcvbuf,
+                                      reading_on_tick=self._draining)
         if self._draining:
-            want = max(1, rcvbuf // DRAIN_HEADROOM)
+            want = valve_bytes(rcvbuf)
         else:
-            want = max(1, min(MAX_READ_LOWAT_BYTES, int(moved / interval_s * READ_BATCH_S)))
+            want = max(1, min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S)))
         if want == self._lowat or abs(want - self._lowat) < self._lowat // 4:
             return
         try:
@@ -310,12 +300,9 @@ class HttpConnection(asyncio.BufferedProtocol):
             return  # not supported here: reads simply stay unbatched
         self._lowat = want
 
-    def _drain(self) -> None:
+    def _drain(self, fd: int) -> None:
         """Count what the kernel holds of a counted body, without waiting for a wake-up."""
-        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
-        if sock is None:
-            return
-        fd, view = sock.fileno(), self._view
+        view = self._view
         for _ in range(MAX_DRAIN_READS):
             if not self._counting:
                 return

@@ -36,11 +36,9 @@ class Pinger:
 
     async def ping_ms(self, timeout_s: float | None = None) -> float:
         """One round trip; raises the translated error if the server does not answer."""
-        if self._conn is None:
-            raise MeasurementError("the ping connection is not open")
         loop = asyncio.get_running_loop()
         start = loop.time()
-        answer = self._conn.request(self._head)
+        answer = self.request()
         response = await await_answer(
             answer, timeout_s=self._timeout_s if timeout_s is None else timeout_s,
             what="a ping", address=self._address,
@@ -90,10 +88,10 @@ async def ping_every(pinger: Pinger, interval_s: float, rtts: list[float]) -> No
             response = await pinger.request()
         except (MeasurementError, OSError):
             return
-        rtts_ms = (loop.time() - start) * 1000.0
+        rtt_ms = (loop.time() - start) * 1000.0
         if response.status not in (200, 204):
             return
-        rtts.append(rtts_ms)
+        rtts.append(rtt_ms)
         next_at += interval_s
         delay = next_at - loop.time()
         if delay < 0:

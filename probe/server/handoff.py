@@ -37,6 +37,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 
 from probe import wire
+from probe.readpolicy import MAX_TICK_READ_BYTES_PER_S, read_on_tick, valve_bytes
 from probe.server.framing import BodyFraming
 from probe.server.poller import (
     MAX_READS_PER_POLL,
@@ -72,16 +73,8 @@ UNBATCHED_TICK_S: Final = 0.1
 MIN_READ_LOWAT_BYTES: Final = 64 * 1024
 MIN_SLOW_READ_LOWAT_BYTES: Final = 4 * 1024
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
-# Slow plain-TCP streams are read by the process's shared poller (probe.server.poller) while a
-# poll's worth of data (POLL_INTERVAL_S of the rate) is at most 1/POLL_HEADROOM of the socket's
-# receive buffer; the mark, their safety valve, is set to that share. They go back to their own
-# batched reads above 1/LEAVE_POLL_HEADROOM: then a poll's data would crowd the window.
-# Only slow streams, whatever the buffer: a 125 Mbit/s stream left 100 ms of data queued in the
-# kernel between polls, and the 500 Mbit/s lab upload cost the server 0.97 CPU-s/GB against
-# 0.84 with batched reads (2026-11-28 17:00 UTC), while wake-ups cost nothing there.
-MAX_POLLED_BYTES_PER_S: Final = 2_500_000  # 20 Mbit/s per stream
-POLL_HEADROOM: Final = 4
-LEAVE_POLL_HEADROOM: Final = 3
+# Slow plain-TCP streams are read by the process's shared poller (probe.server.poller); which
+# ones, and their SO_RCVLOWAT safety valve: probe.readpolicy.
 _UPLOAD_LINE: Final = re.compile(
     rb"(?:POST|PUT) " + re.escape(wire.PATH_UPLOAD.encode()) + rb"(?:\?[^ \r\n]*)? HTTP/1\.1\r\n"
 )
@@ -232,9 +225,9 @@ class BodySink(asyncio.BufferedProtocol):
         rate_bytes_per_s = moved / self._tick_s
         # Only from a slow tick (a 5 ms tick's rate is too short a look), and only then is the
         # receive buffer asked for: fast streams make no extra syscall per tick.
-        if self._tick_s >= SLOW_BATCH_TICK_S and rate_bytes_per_s <= MAX_POLLED_BYTES_PER_S:
+        if self._tick_s >= SLOW_BATCH_TICK_S and rate_bytes_per_s <= MAX_TICK_READ_BYTES_PER_S:
             rcvbuf = self._pollable_rcvbuf()
-            if rcvbuf and rate_bytes_per_s * POLL_INTERVAL_S * POLL_HEADROOM <= rcvbuf:
+            if read_on_tick(rate_bytes_per_s, POLL_INTERVAL_S, rcvbuf, reading_on_tick=False):
                 self._start_polling(rcvbuf)
                 return
         want = min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S))
@@ -264,7 +257,7 @@ class BodySink(asyncio.BufferedProtocol):
             return 0
 
     def _start_polling(self, rcvbuf: int) -> None:
-        self._set_lowat(max(MIN_SLOW_READ_LOWAT_BYTES, rcvbuf // POLL_HEADROOM))
+        self._set_lowat(valve_bytes(rcvbuf, MIN_SLOW_READ_LOWAT_BYTES))
         self._poll_t = asyncio.get_running_loop().time()
         self._poll_bytes = self._framing.payload_bytes
         self._poller = shared_poller()
@@ -294,9 +287,8 @@ class BodySink(asyncio.BufferedProtocol):
         if now > self._poll_t:
             rate_bytes_per_s = (received - self._poll_bytes) / (now - self._poll_t)
             self._poll_t, self._poll_bytes = now, received
-            rcvbuf = self._pollable_rcvbuf()
-            if (rate_bytes_per_s > 1.25 * MAX_POLLED_BYTES_PER_S
-                    or rate_bytes_per_s * POLL_INTERVAL_S * LEAVE_POLL_HEADROOM > rcvbuf):
+            if not read_on_tick(rate_bytes_per_s, POLL_INTERVAL_S, self._pollable_rcvbuf(),
+                                reading_on_tick=True):
                 self._stop_polling()  # back to batched reads and this stream's own tick
                 self._tick_bytes = received
                 if self._socket is not None:

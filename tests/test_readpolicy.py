@@ -1,0 +1,34 @@
+"""Which slow streams are read on a shared tick, and their safety-valve mark."""
+
+from __future__ import annotations
+
+import pytest
+
+from probe.readpolicy import (
+    LEAVE_RATE_SHARE,
+    MAX_TICK_READ_BYTES_PER_S,
+    read_on_tick,
+    valve_bytes,
+)
+
+RCVBUF = 1 << 20
+
+
+@pytest.mark.parametrize(("rate", "rcvbuf", "already", "expected"), [
+    (300_000, RCVBUF, False, True),  # 2.4 Mbit/s: 30 kB a tick, far below a quarter
+    (300_000, 100_000, False, False),  # the same rate in a small buffer: 120 kB > 100 kB
+    (300_000, 0, False, False),  # no buffer known (TLS): never
+    (MAX_TICK_READ_BYTES_PER_S * 1.1, 64 << 20, False, False),  # above the rate cap
+    (MAX_TICK_READ_BYTES_PER_S * 1.1, 64 << 20, True, True),  # hysteresis: stays
+    (MAX_TICK_READ_BYTES_PER_S * LEAVE_RATE_SHARE * 1.01, 64 << 20, True, False),
+    (800_000, 300_000, False, False),  # a quarter would be 75 kB, a tick is 80 kB
+    (800_000, 300_000, True, True),  # but a third (100 kB) still holds it
+    (1_100_000, 300_000, True, False),  # 110 kB a tick: leaves
+])
+def test_read_on_tick(rate: float, rcvbuf: int, already: bool, expected: bool) -> None:
+    assert read_on_tick(rate, 0.1, rcvbuf, reading_on_tick=already) is expected
+
+
+def test_valve_is_a_quarter_of_the_buffer_with_a_floor() -> None:
+    assert valve_bytes(RCVBUF) == RCVBUF // 4
+    assert valve_bytes(8_000, floor_bytes=4096) == 4096
