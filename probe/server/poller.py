@@ -1,7 +1,7 @@
 """Slow upload streams read on one shared timer per process instead of waking it each.
 
 Why: on the 2-vCPU lab VM every wake-up of a sleeping Python server costs 0.1-0.3 ms of CPU
-whatever it then does (docs/server.md, "Slow uploads"). A 10 Mbit/s upload over 4 streams woke
+whatever it then does (docs/server.md, "Upload hand-off"). A 10 Mbit/s upload over 4 streams woke
 the server ~100 times a second: each stream's ``SO_RCVLOWAT`` batches (20/s) and its own
 retune tick (10/s). That was twice iperf3's server CPU for the same bytes.
 
