@@ -9,6 +9,7 @@ Rounds are bounded (count and time) to keep the test under a minute.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -60,9 +61,12 @@ class TestKillNine:
         vm = victoria_metrics_factory()
         vm.start()
 
+        relayed = threading.Event()
+
         def relay(req: StubRequest) -> tuple[int, str]:
             query = urllib.parse.urlencode(req.query)
             status, body = http("POST", f"{vm.url}{req.path}?{query}", req.body.encode())
+            relayed.set()
             time.sleep(ACK_DELAY_S)  # the server has it; the forwarder does not know yet
             return status, body.decode()
 
@@ -78,8 +82,14 @@ class TestKillNine:
         rounds = window_hits = 0
         started = time.monotonic()
         while rounds < MAX_ROUNDS and time.monotonic() - started < MAX_TIME_S:
+            relayed.clear()
             proc = start_probe(args)
-            time.sleep(rng.uniform(0.2, 0.9))
+            if rounds % 2 == 0:
+                # Aim into the window on purpose: on a loaded machine the process may start so
+                # slowly that random kills all land before its first write.
+                relayed.wait(timeout=10)
+            else:
+                time.sleep(rng.uniform(0.2, 0.9))
             proc.kill()  # SIGKILL: no cleanup, no atexit, no rollback
             proc.communicate(timeout=10)
             rounds += 1
