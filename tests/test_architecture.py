@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
-CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py")
-ADAPTERS = ("client", "server", "store", "sinks", "agent")
+CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py",
+        "environment.py")
+ADAPTERS = ("client", "server", "store", "sinks", "agent", "hostfacts")
 # No I/O, no event loop, no clock in the core: time arrives as data.
 CORE_FORBIDDEN = {
     "asyncio", "aiohttp", "socket", "selectors", "ssl", "time", "sqlite3", "subprocess",
