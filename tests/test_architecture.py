@@ -1,8 +1,9 @@
 """The layering, checked by machine on the source text (import-linter checks it too in CI).
 
 The sans-I/O core (engine, compliance and the value modules) must not touch the network, the
-event loop or the clock, and the adapters (client, server, store, sinks, agent) must not import
-each other: they meet only in the core's values and are wired together by the CLI.
+event loop or the clock, and the adapters (client, server, store, sinks, hostfacts) must not
+import each other: they meet only in the core's values and are wired together by the CLI and
+the agent (probe.agent, a composition layer below the CLI whose policy modules are sans-I/O too).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py",
         "environment.py")
-ADAPTERS = ("client", "server", "store", "sinks", "agent", "hostfacts")
+ADAPTERS = ("client", "server", "store", "sinks", "hostfacts")
+# The agent's policy (schedule, campaign, agenda, clock decision, state, config) is held to the
+# core's rule: time and randomness arrive as arguments, so a simulated month runs in seconds.
+AGENT_POLICY = tuple(f"agent/{name}.py" for name in
+                     ("schedule", "campaign", "agenda", "clock", "state", "config"))
 # No I/O, no event loop, no clock in the core: time arrives as data.
 CORE_FORBIDDEN = {
     "asyncio", "aiohttp", "socket", "selectors", "ssl", "time", "sqlite3", "subprocess",
@@ -52,6 +57,7 @@ def _forbidden_calls(path: Path) -> list[str]:
 
 
 CORE_FILES = [p for rel in CORE for p in _python_files(rel)]
+POLICY_FILES = [p for rel in AGENT_POLICY for p in _python_files(rel)]
 ADAPTER_FILES = [(a, p) for a in ADAPTERS for p in _python_files(a)]
 
 
@@ -72,6 +78,44 @@ class TestCoreIsSansIO:
         above = {f"probe.{a}" for a in (*ADAPTERS, "cli")}
         hits = {n for n in _imports(path) if any(n == a or n.startswith(a + ".") for a in above)}
         assert not hits, f"{path} imports {sorted(hits)}"
+
+
+class TestAgentPolicyIsSansIO:
+    """The agent's policy modules do no I/O, read no clock, and import no adapter."""
+
+    def test_policy_modules_exist(self) -> None:
+        assert len(POLICY_FILES) == len(AGENT_POLICY)
+
+    @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_no_io_imports(self, path: Path) -> None:
+        roots = {name.split(".")[0] for name in _imports(path)}
+        assert not roots & (CORE_FORBIDDEN | {"ctypes", "prometheus_client", "random"}), path
+
+    @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_no_clock_reads(self, path: Path) -> None:
+        assert _forbidden_calls(path) == []
+
+    @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+    def test_no_adapter_imports(self, path: Path) -> None:
+        above = {f"probe.{a}" for a in (*ADAPTERS, "cli")} | {
+            "probe.agent.daemon", "probe.agent.wiring", "probe.agent.metrics"}
+        hits = {n for n in _imports(path) if any(n == a or n.startswith(a + ".") for a in above)}
+        assert not hits, f"{path} imports {sorted(hits)}"
+
+
+class TestAgentIsBelowTheCli:
+    """probe.agent composes adapters; it never reaches up into the CLI, and no adapter or
+    core module reaches up into it."""
+
+    @pytest.mark.parametrize("path", _python_files("agent"), ids=lambda p: p.name)
+    def test_agent_imports_no_cli(self, path: Path) -> None:
+        assert not {n for n in _imports(path) if n == "probe.cli" or n.startswith("probe.cli.")}
+
+    @pytest.mark.parametrize("path", [*CORE_FILES, *(p for _, p in ADAPTER_FILES)],
+                             ids=lambda p: p.name)
+    def test_nothing_below_imports_the_agent(self, path: Path) -> None:
+        assert not {n for n in _imports(path)
+                    if n == "probe.agent" or n.startswith("probe.agent.")}
 
 
 class TestAdaptersAreIndependent:

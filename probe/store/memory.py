@@ -8,9 +8,10 @@ retention is not modelled: there are no pages to count.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from probe.measurement import Measurement
 from probe.store.records import (
@@ -59,6 +60,7 @@ class MemoryStore:
         self._last_delivery: datetime | None = None
         self._last_error: tuple[str, datetime] | None = None
         self._pruned_undelivered = 0
+        self._state: dict[str, str] = {}
 
     def save(
         self,
@@ -159,6 +161,14 @@ class MemoryStore:
                 row.quarantined, row.rejections = False, 0
                 count += 1
         return count
+
+    def get_state(self, name: str) -> dict[str, Any] | None:
+        text = self._state.get(name)
+        return None if text is None else dict(json.loads(text))
+
+    def put_state(self, name: str, value: Mapping[str, Any]) -> None:
+        # Through JSON, as the file store does, so a value that would not survive it fails here.
+        self._state[name] = json.dumps(value, sort_keys=True)
 
     def close(self) -> None:
         """Nothing to release."""

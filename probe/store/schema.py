@@ -62,6 +62,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "INSERT INTO sink_state (id) VALUES (1)",
     ),
+    # 2: state a long-running writer keeps across restarts (the agent's counters and rhythm),
+    # one JSON document per name, written in its own small transaction.
+    (
+        """CREATE TABLE agent_state (
+            name TEXT PRIMARY KEY,
+            value_json TEXT NOT NULL,
+            updated_at_us INTEGER NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

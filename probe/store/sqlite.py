@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,6 +287,27 @@ class SqliteStore:
                 " ORDER BY o.seq"
             ).fetchall()
         return [(int(a), str(b), str(c)) for a, b, c in rows]
+
+    # -- named state of long-running writers (the agent) -----------------------------------
+
+    def get_state(self, name: str) -> dict[str, Any] | None:
+        """The JSON document last stored under ``name``, or None."""
+        with translate_errors(self.path, "read"):
+            row = self._conn.execute(
+                "SELECT value_json FROM agent_state WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_state(self, name: str, value: Mapping[str, Any]) -> None:
+        """Replace the document under ``name`` (committed and fsynced like a measurement)."""
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        with self._transaction("save agent state in"):
+            self._conn.execute(
+                "INSERT INTO agent_state (name, value_json, updated_at_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value_json = excluded.value_json,"
+                " updated_at_us = excluded.updated_at_us",
+                (name, text, to_us(self._clock())),
+            )
 
     # -- lifecycle -----------------------------------------------------------------------------
 

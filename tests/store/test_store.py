@@ -11,6 +11,7 @@ import pytest
 
 from probe.measurement import Measurement
 from probe.store import MemoryStore, ResultStore, RetentionPolicy, SqliteStore
+from probe.store.schema import SCHEMA_VERSION
 from tests.store.builders import BASE_TIME, make_measurement
 
 
@@ -166,7 +167,7 @@ class TestSqliteSpecifics:
             conn = store._conn
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             assert store.integrity_check() == ["ok"]
 
     def test_reopening_keeps_data_and_does_not_migrate_again(self, tmp_path: Path) -> None:

@@ -1,0 +1,354 @@
+"""The agent's asyncio loop: plan → clock → gate → measure → check → (retest) → store → alert →
+forward, one test at a time, sleeping (no timers, no polling) until the next one is due.
+
+Wiring only; every decision is a sans-I/O module's (agenda, campaign, schedule, clock, and the
+gate and alert state of probe.agent.gating / probe.agent.alertstate). I/O:
+
+- the store belongs to one worker thread (``probe-store``), which also runs the forwarder: a
+  save never blocks the event loop on fsync, and sqlite3 objects never cross threads;
+- forwarding runs after each stored test and, while the sink fails, again after the forwarder's
+  backoff; with no ``[sink]`` the outbox simply stays (``probe forward`` can drain it later);
+- SIGTERM/SIGINT end the loop; a test in flight is cancelled before anything of it is written
+  (a record is stored in one transaction after the test, or not at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from probe.agent.agenda import Agenda, Slot, counts_as_valid
+from probe.agent.clock import decide_clock
+from probe.agent.config import AgentConfig, ServerConfig
+from probe.agent.state import STATE_KEY, AgentState
+from probe.errors import MeasurementError, ProbeError
+
+if TYPE_CHECKING:
+    from probe.agent.clock import Reading
+    from probe.agent.metrics import AgentMetrics
+    from probe.compliance.contract import Contract
+    from probe.measurement import Measurement
+    from probe.sinks.forwarder import Forwarder
+    from probe.store import SqliteStore
+
+log = logging.getLogger("probe.agent")
+T = TypeVar("T")
+
+# Campaign progress is recomputed from the measurements of this many recent days at start.
+HISTORY_DAYS = 45
+FORWARD_BACKOFF_INITIAL_S = 5.0
+FORWARD_BACKOFF_MAX_S = 300.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AgentDeps:
+    """The adapters the loop talks to; tests and the lab inject their own."""
+
+    measure: Callable[[ServerConfig], Awaitable[Measurement]]
+    open_store: Callable[[], SqliteStore]
+    make_forwarder: Callable[[SqliteStore], Forwarder | None]
+    read_clock: Callable[[], Reading]
+    now: Callable[[], datetime] = _utc_now
+    rand: Callable[[], float] = random.random
+
+
+class Agent:
+    """One agent process: ``await Agent(...).run(runs=N)``."""
+
+    def __init__(self, config: AgentConfig, contract: Contract, agenda: Agenda,
+                 deps: AgentDeps, *, probe_id: str, directions: tuple[str, ...],
+                 expected_bytes: int, metrics: AgentMetrics | None = None) -> None:
+        self.config, self.contract, self.agenda, self.deps = config, contract, agenda, deps
+        self.probe_id, self.directions = probe_id, directions
+        self.expected_bytes = expected_bytes
+        self.metrics = metrics
+        self.state = AgentState()
+        self.valid: list[datetime] = []
+        self.completed = 0
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-store")
+        self._store: SqliteStore | None = None
+        self._forwarder: Forwarder | None = None
+        self._stop = asyncio.Event()
+        self._server_turn = 0
+        self._forward_task: asyncio.Task[None] | None = None
+        self._forward_failures = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, runs: int | None = None) -> int:
+        """Test until stopped (or until ``runs`` tests completed and the outbox is empty)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop)
+        try:
+            await self._open()
+            if self.metrics is not None:
+                await self.metrics.start()
+            self._event("agent started", subscriber=self.contract.subscriber_id,
+                        servers=[s.name for s in self.config.servers],
+                        campaign=self._campaign_json(), tests_run=self.state.tests_run)
+            await self._forward()  # whatever an earlier run left queued
+            while not self._stop.is_set():
+                slot, self.state = self.agenda.plan(self.deps.now(), self.state, self.valid)
+                self._publish(slot)
+                self._event("next test", at=slot.at.isoformat(), kind=slot.kind)
+                if not await self._sleep_until(slot.at):
+                    break
+                await self._attempt(slot)
+                if runs is not None and self.completed >= runs:
+                    await self._drain_before_exit()
+                    break
+        finally:
+            await self._close()
+        self._event("agent stopped", tests_run=self.state.tests_run, completed=self.completed)
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _open(self) -> None:
+        self._store = await self._io_call(self.deps.open_store)
+        self._forwarder = await self._io_call(lambda: self.deps.make_forwarder(self._db()))
+        saved = await self._io_call(lambda: self._db().get_state(STATE_KEY))
+        if saved:
+            self.state = AgentState.from_json_dict(saved)
+        since = self.deps.now() - timedelta(days=HISTORY_DAYS)
+        start = self.contract.start_utc()
+        rows = await self._io_call(lambda: self._db().history(
+            max(since, start) if start else since))
+        for row in rows:
+            if row.subscriber_id not in (None, self.contract.subscriber_id):
+                continue
+            m = row.measurement
+            if counts_as_valid(m, self.directions):
+                self.valid.append(m.started_at)
+
+    async def _close(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
+        if self._forward_task is not None:
+            self._forward_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._forward_task
+        store, forwarder = self._store, self._forwarder
+        if store is not None:
+            await self._io_call(lambda: _close_all(store, forwarder))
+        self._io.shutdown(wait=True)
+
+    # -- one test ----------------------------------------------------------------------------
+
+    async def _attempt(self, slot: Slot) -> None:
+        now = self.deps.now()
+        admitted, self.state = self.agenda.admit(self.state, slot, now, self.expected_bytes)
+        if not admitted:
+            self._event("test skipped", reason=self.state.last_skip_reason, kind=slot.kind)
+            return await self._save_state()
+        flags: list[str] = []
+        ok, clock_flag = await self._clock_gate(slot)
+        if not ok:
+            return None
+        if clock_flag:
+            flags.append(clock_flag)
+        # GATE: agent-edge's probe.agent.gating.decide_gate goes here (cross-traffic and CPU
+        # over [gating].window_s; defer with backoff -> self.agenda.deferred, past max_defer_s
+        # -> self.agenda.skipped; the cross-traffic seen becomes a record flag).
+        server = self._pick_server()
+        measurement = await self._measure(server)
+        if measurement is None:
+            return None
+        if flags:
+            measurement = replace(measurement, flags=tuple(measurement.flags) + tuple(flags))
+        verdict = self._check(measurement)
+        # RETEST: agent-edge's probe.agent.alertstate decides whether a failed check is
+        # repeated at once on another server (self._pick_server(exclude=server)) and which
+        # alerts (probe.alert.Alert) fire or resolve; probe.alerts senders then send them.
+        await self._store_test(slot, measurement, verdict, bool(clock_flag))
+        self.completed += 1
+        await self._forward()
+        return None
+
+    async def _clock_gate(self, slot: Slot) -> tuple[bool, str | None]:
+        """Wait for a synchronised clock (re-reading), unless the config says test anyway."""
+        waited = 0.0
+        while True:
+            reading = self.deps.read_clock()
+            decision = decide_clock(reading, self.config.clock, waited)
+            if decision.proceed:
+                if decision.flag:
+                    self._event("clock not synchronised", level=logging.WARNING,
+                                detail=decision.reason)
+                return True, decision.flag
+            if waited == 0:
+                self._event("waiting for clock", level=logging.WARNING, detail=decision.reason)
+            if not await self._sleep_for(decision.wait_s):
+                return False, None
+            waited += decision.wait_s
+
+    async def _measure(self, server: ServerConfig) -> Measurement | None:
+        task = asyncio.ensure_future(self.deps.measure(server))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task not in done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._event("test interrupted", server=server.name)
+            return None
+        try:
+            return task.result()
+        except (ProbeError, OSError) as exc:
+            self.state = self.agenda.failed(self.state, self.deps.now())
+            kind = "unreachable" if isinstance(exc, MeasurementError) else "error"
+            self._event("test failed", level=logging.WARNING, server=server.name, error=str(exc),
+                        kind=kind, retry_at=_iso(self.state.not_before))
+            if self.metrics is not None:
+                self.metrics.failed(server.name)
+            await self._save_state()
+            return None
+
+    def _check(self, measurement: Measurement) -> str | None:
+        from probe.compliance.check import check_measurement
+
+        try:
+            return check_measurement(self.contract, measurement).verdict
+        except ProbeError as exc:
+            self._event("check failed", level=logging.WARNING, error=str(exc))
+            return None
+
+    async def _store_test(self, slot: Slot, m: Measurement, verdict: str | None,
+                          unsynchronised: bool) -> None:
+        transferred = sum(r.transferred_bytes for r in (m.download, m.upload) if r is not None)
+        self.state = self.agenda.completed(self.state, slot, m, transferred,
+                                           unsynchronised=unsynchronised)
+        state_json = self.state.to_json_dict()
+
+        def save() -> None:
+            store = self._db()
+            store.save(m, probe_id=self.probe_id, subscriber_id=self.contract.subscriber_id,
+                       contract_ref=self.contract.plan.id, verdict=verdict)
+            store.put_state(STATE_KEY, state_json)
+
+        # Shielded: a SIGTERM arriving now must not leave the commit half-way (it cannot in
+        # SQLite, but the state row should follow its measurement).
+        await asyncio.shield(self._io_call(save))
+        if counts_as_valid(m, self.directions):
+            self.valid.append(m.started_at)
+        self._event("test stored", id=m.id, kind=slot.kind, server=m.server,
+                    download_mbps=m.download_mbps, upload_mbps=m.upload_mbps,
+                    latency_ms=m.latency_ms, verdict=verdict, flags=list(m.flags),
+                    campaign=self._campaign_json())
+        if self.metrics is not None:
+            self.metrics.tested(m, verdict)
+
+    def _pick_server(self, exclude: ServerConfig | None = None) -> ServerConfig:
+        """Servers in turn, so on-net and off-net both get tested; never ``exclude``."""
+        servers = [s for s in self.config.servers if s != exclude] or list(self.config.servers)
+        server = servers[self._server_turn % len(servers)]
+        self._server_turn += 1
+        return server
+
+    # -- forwarding --------------------------------------------------------------------------
+
+    async def _forward(self) -> None:
+        """One forwarder pass in the store thread; on failure, retry later with backoff."""
+        if self._forwarder is None or self._forward_task is not None:
+            return
+        forwarder = self._forwarder
+        report = await self._io_call(forwarder.drain)
+        if self.metrics is not None:
+            self.metrics.backlog(await self._io_call(lambda: self._db().status().backlog))
+        if report.failure is None:
+            self._forward_failures = 0
+            if report.delivered:
+                self._event("forwarded", delivered=report.delivered)
+            return
+        self._forward_failures += 1
+        from probe.sinks.forwarder import backoff_delay_s
+
+        delay = backoff_delay_s(self._forward_failures, forwarder.policy, self.deps.rand)
+        self._event("forward failed", level=logging.WARNING, error=report.failure.message,
+                    retry_in_s=round(delay, 1))
+        self._forward_task = asyncio.ensure_future(self._forward_later(delay))
+
+    async def _forward_later(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        self._forward_task = None
+        await self._forward()
+
+    async def _drain_before_exit(self) -> None:
+        """``--runs N``: wait until the outbox is empty (or the agent is stopped)."""
+        if self._forwarder is None:
+            return
+        while not self._stop.is_set():
+            backlog = await self._io_call(lambda: self._db().status().backlog)
+            if backlog == 0:
+                return
+            if self._forward_task is None:
+                await self._forward()
+                continue
+            task = self._forward_task
+            stopper = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _db(self) -> SqliteStore:
+        assert self._store is not None
+        return self._store
+
+    async def _io_call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn)
+
+    async def _save_state(self) -> None:
+        state_json = self.state.to_json_dict()
+        await self._io_call(lambda: self._db().put_state(STATE_KEY, state_json))
+
+    async def _sleep_until(self, at: datetime) -> bool:
+        return await self._sleep_for((at - self.deps.now()).total_seconds())
+
+    async def _sleep_for(self, seconds: float) -> bool:
+        """Sleep (one timer, no polling); False when the agent was stopped meanwhile."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        return not self._stop.is_set()
+
+    def _campaign_json(self) -> dict[str, object] | None:
+        status = self.agenda.campaign_status(self.valid)
+        return None if status is None else status.to_json_dict()
+
+    def _publish(self, slot: Slot) -> None:
+        if self.metrics is not None:
+            self.metrics.planned(slot, self.state, self.agenda.campaign_status(self.valid))
+
+    def _event(self, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+        log.log(level, message, extra={"fields": fields})
+
+
+def _close_all(store: SqliteStore, forwarder: Forwarder | None) -> None:
+    if forwarder is not None:
+        close = getattr(forwarder.writer, "close", None)
+        if close is not None:
+            close()
+    store.close()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
