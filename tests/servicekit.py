@@ -115,6 +115,19 @@ class VictoriaMetrics:
         status, _ = http("POST", f"{self.url}/write", "\n".join(lines).encode())
         return status
 
+    def query(self, expr: str, at_s: float, **params: str) -> list[dict[str, Any]]:
+        """An instant MetricsQL query at ``at_s`` (after a flush; ``nocache`` so the newest
+        samples are not hidden by -search.latencyOffset); the ``result`` list."""
+        self.force_flush()
+        args = urllib.parse.urlencode({"query": expr, "time": f"{at_s:.3f}", "nocache": "1",
+                                       **params})
+        status, body = http("GET", f"{self.url}/api/v1/query?{args}")
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["status"] == "success", answer
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
+
 
 class InfluxDB1:
     """influxd 1.x (Debian's 1.6.7: v1 API only) with a generated config on loopback ports."""

@@ -53,6 +53,7 @@ def handle(args: argparse.Namespace) -> int:
     from probe.cli.contract_files import load_contracts
     from probe.cli.measure_cmd import keep_then_emit, measure_now
     from probe.compliance.check import check_measurement, resolve_profile
+    from probe.compliance.labels import fleet_labels
 
     contracts = load_contracts(args.contract).contracts
     if args.subscriber is not None:
@@ -69,11 +70,13 @@ def handle(args: argparse.Namespace) -> int:
     resolve_profile(contract, args.profile)  # a plan unfit for the profile fails before measuring
     record = measure_now(args)
     verdict = check_measurement(contract, record, profile=args.profile)
+    labels = fleet_labels(contract, record.started_at, profile=args.profile)
     keep_then_emit(record, args,
                    json_body={**verdict.to_json_dict(), "measurement": record.to_json_dict()},
                    text_extra=render_test_verdict(verdict, contract.plan.id),
                    subscriber_id=contract.subscriber_id, contract_ref=contract.plan.id,
-                   verdict=verdict.verdict)
+                   verdict=verdict.verdict,
+                   fleet=labels.to_json_dict())
     return {"pass": EXIT_OK, "shortfall": EXIT_SHORTFALL}.get(verdict.verdict, EXIT_INCONCLUSIVE)
 
 

@@ -66,6 +66,7 @@ def handle(args: argparse.Namespace) -> int:
     from probe.cli.contract_files import load_contracts
     from probe.client import run_measurement
     from probe.compliance.check import check_measurement
+    from probe.compliance.labels import fleet_labels
     from probe.server import ServerConfig, start_server
 
     contract_path = args.contract or example_contract_path()
@@ -88,5 +89,6 @@ def handle(args: argparse.Namespace) -> int:
                    json_body={**record.to_json_dict(), "check": verdict.to_json_dict()},
                    text_extra=render_test_verdict(verdict, contract.plan.id),
                    subscriber_id=contract.subscriber_id, contract_ref=contract.plan.id,
-                   verdict=verdict.verdict)
+                   verdict=verdict.verdict,
+                   fleet=fleet_labels(contract, record.started_at, profile=None).to_json_dict())
     return EXIT_OK

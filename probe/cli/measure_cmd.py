@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +103,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def keep_then_emit(record: Measurement, args: argparse.Namespace, *,
                    json_body: dict[str, Any] | None = None, text_extra: str | None = None,
-                   **labels: str | None) -> None:
+                   fleet: Mapping[str, Any] | None = None, **labels: str | None) -> None:
     """Commit the record to the local store first, then print it.
 
     With ``--json`` this prints ``json_body`` plus ``stored_in`` when given (``probe check``,
@@ -118,7 +118,7 @@ def keep_then_emit(record: Measurement, args: argparse.Namespace, *,
     failure: StoreError | None = None
     if not args.no_store:
         try:
-            stored_in = store_measurement(record, db=args.db, **labels)
+            stored_in = store_measurement(record, db=args.db, fleet=fleet, **labels)
         except StoreError as exc:
             failure = exc
     if args.json:

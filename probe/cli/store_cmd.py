@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,12 +73,14 @@ def store_measurement(
     subscriber_id: str | None = None,
     contract_ref: str | None = None,
     verdict: str | None = None,
+    fleet: Mapping[str, Any] | None = None,
 ) -> Path:
     """Commit one measurement to the store (creating it if needed); returns the file path."""
     path = resolve_db(db)
     with open_store(path) as store:
         store.save(measurement, probe_id=probe_id or default_probe_id(),
-                   subscriber_id=subscriber_id, contract_ref=contract_ref, verdict=verdict)
+                   subscriber_id=subscriber_id, contract_ref=contract_ref, verdict=verdict,
+                   fleet=fleet)
     return path
 
 

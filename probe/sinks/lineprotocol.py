@@ -17,6 +17,14 @@ Rules this module enforces, and why:
   fleet and churn VictoriaMetrics' index; (probe_id, started_at) finds the stored record.
 - Tags that can be absent (subscriber, verdict, flags ...) are omitted, never written empty:
   line protocol has no empty tag value, and InfluxQL/PromQL treat a missing tag as ``""``.
+- **A fleet point carries its groups and its contract** (``figures["fleet"]``, the JSON form of
+  ``probe.compliance.labels.FleetLabels``): plan, region, technology, profile and peak/off-peak
+  as tags, the contracted rates the verdict used as fields, and ``compliant`` (1 pass, 0
+  shortfall) so that 达标率 is ``mean(compliant)`` and measured/contracted is a field ratio in
+  InfluxQL and MetricsQL alike. Points without them (older probes) stay valid and readable.
+
+The window (campaign) verdict and probe status measurements are encoded in
+``probe.sinks.fleetpoints``; their names are declared here with the rest (:data:`SCHEMA`).
 """
 
 from __future__ import annotations
@@ -75,8 +83,103 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("duration_s", "duration_s", "planned transfer time per direction, s"),
 )
 
-TAG_NAMES = frozenset(t.name for t in TAGS)
-FIELD_NAMES = frozenset(f.name for f in FIELDS)
+# The fleet labels a per-test point carries when the test was checked against a contract
+# (figures["fleet"], filled from probe.compliance.labels.FleetLabels).
+FLEET_TAGS: tuple[TagSpec, ...] = (
+    TagSpec("plan", "the plan id of the contract the test was checked against"),
+    TagSpec("region", "the subscriber's region, from the contract"),
+    TagSpec("technology", "access technology of the plan: FTTH, cable, DSL, 5G-FWA, ..."),
+    TagSpec("profile", "the rule profile that judged the test: cn-miit, de-bnetza, ..."),
+    TagSpec("period", "peak or off_peak: the test's local start inside the peak hours or not"),
+)
+FLEET_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("compliant", "verdict", "1 when the per-test verdict is pass, 0 on shortfall; "
+              "absent when inconclusive or unchecked"),
+    FieldSpec("contract_download_mbps", "fleet", "headline contracted download rate "
+              "(maximum/theoretical, else advertised, else normally available), Mbit/s"),
+    FieldSpec("contract_upload_mbps", "fleet", "headline contracted upload rate, Mbit/s"),
+    FieldSpec("threshold_download_mbps", "fleet",
+              "download bar of the profile's primary per-test criterion, Mbit/s"),
+    FieldSpec("threshold_upload_mbps", "fleet",
+              "upload bar of the profile's primary per-test criterion, Mbit/s"),
+    FieldSpec("minimum_download_mbps", "fleet", "the plan's minimum download rate, Mbit/s"),
+    FieldSpec("minimum_upload_mbps", "fleet", "the plan's minimum upload rate, Mbit/s"),
+    FieldSpec("threshold_latency_ms", "fleet", "latency bar of the profile, where it has one"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementSpec:
+    """One measurement (InfluxDB) / series-name prefix (VictoriaMetrics) and its names."""
+
+    name: str
+    description: str
+    tags: tuple[TagSpec, ...]
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def tag_names(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.tags)
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
+
+
+WINDOW_MEASUREMENT = "broadband_window"
+PROBE_MEASUREMENT = "broadband_probe"
+
+WINDOW_TAGS: tuple[TagSpec, ...] = (
+    TagSpec("subscriber_id", "the subscriber the window verdict is about"),
+    TagSpec("plan", "plan id"),
+    TagSpec("region", "the subscriber's region"),
+    TagSpec("technology", "access technology of the plan"),
+    TagSpec("profile", "the rule profile that judged the window"),
+    TagSpec("verdict", "pass, shortfall or inconclusive"),
+)
+_WINDOW_FIELD_TEXT = (
+    ("compliant", "1 when the window verdict is pass, 0 on shortfall; absent when inconclusive"),
+    ("valid_measurements", "measurements the rules counted"),
+    ("flagged_measurements", "measurements left out as limited by the local environment"),
+    ("window_s", "length of the evaluated window (first to last measurement), s"),
+    ("download_tests", "tests counted by the download confidence interval"),
+    ("download_failing_tests", "of those, tests that missed the primary download bar"),
+    ("download_failing_share_lower", "Clopper-Pearson lower bound of the failing share"),
+    ("download_failing_share_upper", "Clopper-Pearson upper bound of the failing share"),
+    ("upload_tests", "tests counted by the upload confidence interval"),
+    ("upload_failing_tests", "of those, tests that missed the primary upload bar"),
+    ("upload_failing_share_lower", "Clopper-Pearson lower bound of the failing share"),
+    ("upload_failing_share_upper", "Clopper-Pearson upper bound of the failing share"),
+    ("campaign_complete", "1 when the measurement campaign is complete, else 0 (campaigns only)"),
+    ("campaign_days_complete", "campaign days with their measurements done"),
+    ("campaign_days_needed", "campaign days the profile needs"),
+    ("campaign_measurements", "campaign measurements counted"),
+    ("campaign_measurements_needed", "campaign measurements the profile needs"),
+)
+WINDOW_FIELDS = tuple(FieldSpec(n, "evaluation", d) for n, d in _WINDOW_FIELD_TEXT)
+
+PROBE_TAGS: tuple[TagSpec, ...] = (TagSpec("probe_id", "the probe reporting its state"),)
+_PROBE_FIELD_TEXT = (
+    ("outbox_backlog", "measurements waiting in the probe's outbox"),
+    ("outbox_quarantined", "outbox entries the sink refused repeatedly (set aside)"),
+    ("tests_completed", "tests completed since the agent started (counter)"),
+    ("tests_deferred", "tests postponed by gating (cross-traffic, CPU) since start (counter)"),
+    ("tests_skipped", "tests given up (no slot, server unreachable) since start (counter)"),
+    ("uptime_s", "seconds since the agent started"),
+)
+PROBE_FIELDS = tuple(FieldSpec(n, "agent", d) for n, d in _PROBE_FIELD_TEXT)
+
+SCHEMA: tuple[MeasurementSpec, ...] = (
+    MeasurementSpec(MEASUREMENT, "one point per completed test", (*TAGS, *FLEET_TAGS),
+                    (*FIELDS, *FLEET_FIELDS)),
+    MeasurementSpec(WINDOW_MEASUREMENT, "one point per subscriber window (campaign) verdict",
+                    WINDOW_TAGS, WINDOW_FIELDS),
+    MeasurementSpec(PROBE_MEASUREMENT, "one point per probe status report", PROBE_TAGS,
+                    PROBE_FIELDS),
+)
+
+TAG_NAMES = frozenset(t.name for t in (*TAGS, *FLEET_TAGS))
+FIELD_NAMES = frozenset(f.name for f in (*FIELDS, *FLEET_FIELDS))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -85,8 +188,12 @@ _ONE_US = timedelta(microseconds=1)
 _TAG_SANITISE = {c: "_" for c in (*range(32), 127, ord("\\"))}
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f\\, =]")
-_TAG_ORDER = ("backend", "contract_ref", "flags", "probe_id", "server", "subscriber_id", "verdict")
+_TAG_ORDER = ("backend", "contract_ref", "flags", "period", "plan", "probe_id", "profile",
+              "region", "server", "subscriber_id", "technology", "verdict")
 _FIELD_PAIRS = tuple((f"{spec.name}=", spec.source) for spec in FIELDS)
+_FLEET_FIELD_PAIRS = tuple((f",{spec.name}=", spec.name) for spec in FLEET_FIELDS[1:])
+_COMPLIANT = {"pass": ",compliant=1.0", "shortfall": ",compliant=0.0"}
+_NO_FLEET: Mapping[str, Any] = {}
 
 
 class PointSource(Protocol):
@@ -121,8 +228,19 @@ class LabelledRecord:
     verdict: str | None = None
 
     @classmethod
-    def of(cls, measurement: Measurement, probe_id: str, **labels: str | None) -> LabelledRecord:
-        return cls(measurement.to_json_dict(), probe_id, **labels)
+    def of(
+        cls,
+        measurement: Measurement,
+        probe_id: str,
+        *,
+        fleet: Mapping[str, Any] | None = None,
+        **labels: str | None,
+    ) -> LabelledRecord:
+        """``fleet``: ``FleetLabels.to_json_dict()`` of the contract the test was checked with."""
+        figures = measurement.to_json_dict()
+        if fleet:
+            figures["fleet"] = dict(fleet)
+        return cls(figures, probe_id, **labels)
 
 
 def encode_points(records: Iterable[PointSource]) -> list[str]:
@@ -139,33 +257,48 @@ def encode_point(record: PointSource) -> str:
     except KeyError as exc:
         raise RecordFormatError(f"record lacks {exc.args[0]!r}; cannot build a point") from exc
     flags = figures.get("flags")
+    fleet = figures.get("fleet") or _NO_FLEET
     # In the order of _TAG_ORDER (sorted keys: what InfluxDB sorts to anyway, so it saves the
     # server work and makes lines deterministic for the golden tests).
     values = (
         figures.get("backend"),
         record.contract_ref,
         ",".join(sorted(str(f) for f in flags)) if flags else None,
+        fleet.get("period"),
+        fleet.get("plan"),
         record.probe_id,
+        fleet.get("profile"),
+        fleet.get("region"),
         figures.get("server"),
         record.subscriber_id,
+        fleet.get("technology"),
         record.verdict,
     )
     parts = [MEASUREMENT]
     for key, value in zip(_TAG_ORDER, values, strict=True):
         if value is not None and value != "":
-            text = _tag_value(value)
+            text = tag_value(value)
             if text:
                 parts.append(f",{key}={text}")
     parts.append(" ")
     first = True
     for prefix, source in _FIELD_PAIRS:
-        number = _float_text(figures.get(source))
+        number = float_text(figures.get(source))
         if number is not None:
             parts.append(prefix if first else "," + prefix)
             parts.append(number)
             first = False
     if first:
         raise RecordFormatError(f"measurement {measurement_id} has no numeric figure to send")
+    compliant = _COMPLIANT.get(record.verdict or "")
+    if compliant is not None:
+        parts.append(compliant)
+    if fleet:
+        for prefix, key in _FLEET_FIELD_PAIRS:
+            number = float_text(fleet.get(key))
+            if number is not None:
+                parts.append(prefix)
+                parts.append(number)
     parts.append(f" {timestamp_ns(started_at)}")
     return "".join(parts)
 
@@ -183,14 +316,16 @@ def timestamp_ns(started_at: object) -> int:
     return (moment - _EPOCH) // _ONE_US * 1000
 
 
-def _tag_value(value: object) -> str:
+def tag_value(value: object) -> str:
+    """A tag value as line protocol carries it (sanitised, escaped)."""
     text = str(value)
     if _NEEDS_ESCAPE.search(text) is None:
         return text
     return text.translate(_TAG_SANITISE).translate(_TAG_ESCAPE)
 
 
-def _float_text(value: object) -> str | None:
+def float_text(value: object) -> str | None:
+    """A field value as a float literal; None for None, booleans, text, non-finite numbers."""
     if type(value) is float:
         # repr() is the shortest text that reads back to the same double; it may use an
         # exponent (1e-05), which InfluxDB and VictoriaMetrics both parse (tests prove it).

@@ -70,6 +70,7 @@ class MemoryStore:
         subscriber_id: str | None = None,
         contract_ref: str | None = None,
         verdict: str | None = None,
+        fleet: Mapping[str, Any] | None = None,
     ) -> None:
         if measurement.id in self._rows:
             return
@@ -78,7 +79,7 @@ class MemoryStore:
         stored = StoredRecord(record, probe_id, subscriber_id, contract_ref, verdict,
                               stored_at=self._clock(), delivered_at=None)
         self._rows[measurement.id] = _Row(self._next_seq, stored, measurement.started_at,
-                                          figures_of(record))
+                                          figures_of(record, fleet))
         self._next_seq += 1
 
     def history(

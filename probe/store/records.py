@@ -44,9 +44,16 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "probe" / DEFAULT_DB_NAME
 
 
-def figures_of(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record's flat JSON form without the raw samples (what the outbox keeps)."""
-    return {k: v for k, v in record.items() if k not in DETAIL_KEYS}
+def figures_of(
+    record: Mapping[str, Any], fleet: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The record's flat JSON form without the raw samples (what the outbox keeps), plus the
+    fleet labels of the contract it was checked against under ``"fleet"`` (what the sink
+    encoder writes as plan/region/... tags and contracted-rate fields)."""
+    figures = {k: v for k, v in record.items() if k not in DETAIL_KEYS}
+    if fleet:
+        figures["fleet"] = dict(fleet)
+    return figures
 
 
 def storable_json(measurement_id: str, value: Mapping[str, Any]) -> str:
@@ -167,6 +174,7 @@ class ResultStore(Protocol):
         subscriber_id: str | None = None,
         contract_ref: str | None = None,
         verdict: str | None = None,
+        fleet: Mapping[str, Any] | None = None,
     ) -> None: ...
 
     def history(

@@ -116,11 +116,12 @@ class SqliteStore:
         subscriber_id: str | None = None,
         contract_ref: str | None = None,
         verdict: str | None = None,
+        fleet: Mapping[str, Any] | None = None,
     ) -> None:
         """Commit the measurement and queue it for forwarding; saving an id again is a no-op."""
         record = measurement.to_json_dict()
         record_json = storable_json(measurement.id, record)
-        figures_json = storable_json(measurement.id, figures_of(record))
+        figures_json = storable_json(measurement.id, figures_of(record, fleet))
         with self._transaction("save a measurement to"):
             cur = self._conn.execute(
                 "INSERT INTO measurements (id, probe_id, subscriber_id, contract_ref, verdict,"

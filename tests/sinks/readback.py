@@ -38,6 +38,10 @@ def expected_series(measurements: Iterable[Measurement], labels: dict[str, str])
                 key = (f"{MEASUREMENT}_{spec.name}", frozenset(tags.items()))
                 ts_ms = timestamp_ns(m.started_at) // 1_000_000
                 out.setdefault(key, []).append((ts_ms, float(record[spec.source])))
+        if labels.get("verdict") in {"pass", "shortfall"}:
+            key = (f"{MEASUREMENT}_compliant", frozenset(tags.items()))
+            ts_ms = timestamp_ns(m.started_at) // 1_000_000
+            out.setdefault(key, []).append((ts_ms, float(labels["verdict"] == "pass")))
     return {k: sorted(v) for k, v in out.items()}
 
 

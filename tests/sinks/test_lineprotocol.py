@@ -12,6 +12,7 @@ from probe.errors import RecordFormatError
 from probe.measurement import LatencyResult, Measurement
 from probe.sinks.lineprotocol import (
     FIELDS,
+    FLEET_TAGS,
     MEASUREMENT,
     TAGS,
     LabelledRecord,
@@ -36,7 +37,7 @@ class TestGoldenLines:
             "download_mbps=92.125,upload_mbps=20.25,latency_ms=11.875,latency_min_ms=11.5,"
             "jitter_ms=0.375,loaded_latency_down_ms=27.0,loaded_latency_up_ms=27.0,"
             "download_bytes=115156200.0,upload_bytes=25312500.0,stream_count=4.0,"
-            "duration_s=10.0 1772368200123456000"
+            "duration_s=10.0,compliant=1.0 1772368200123456000"
         ]
 
     def test_absent_labels_and_figures_are_left_out(self) -> None:
@@ -89,4 +90,4 @@ class TestNamesAreDocumented:
     def test_tag_order_is_the_sorted_tag_names(self) -> None:
         from probe.sinks.lineprotocol import _TAG_ORDER
 
-        assert list(_TAG_ORDER) == sorted(t.name for t in TAGS)
+        assert list(_TAG_ORDER) == sorted(t.name for t in (*TAGS, *FLEET_TAGS))
