@@ -7,7 +7,10 @@ float, absent rather than empty, deterministic sorted tags).
 - ``broadband_window``: one point per subscriber and evaluated window, written by
   ``probe report --write-back``. Its timestamp is the window's end (the evaluation's "now"),
   so re-running a report over the same window overwrites (InfluxDB) or collapses under dedup
-  (VictoriaMetrics) instead of adding a second verdict.
+  (VictoriaMetrics) instead of adding a second verdict. The verdict is in fields
+  (``compliant``, ``inconclusive``), not a tag: as a tag, a changed verdict for the same window
+  would be a second series beside the first, and "the subscriber's latest verdict" would need
+  a join across series in MetricsQL.
 - ``broadband_probe``: a probe's own state (outbox backlog, deferred and skipped tests) at a
   moment, so a dashboard can show fleet health from the same database as the results.
 """
@@ -58,9 +61,10 @@ def encode_window_verdict(
                                 f"contract of {contract.subscriber_id!r}")
     tags = (("subscriber_id", evaluation.subscriber_id), ("plan", evaluation.plan_id),
             ("region", contract.region), ("technology", contract.plan.technology),
-            ("profile", evaluation.profile), ("verdict", evaluation.verdict))
+            ("profile", evaluation.profile))
     fields: list[tuple[str, object]] = [
         ("compliant", _COMPLIANT.get(evaluation.verdict)),
+        ("inconclusive", 1.0 if evaluation.verdict == "inconclusive" else 0.0),
         ("valid_measurements", evaluation.valid_measurements),
         ("flagged_measurements", evaluation.flagged_measurements),
         ("window_s", window_s),

@@ -105,6 +105,8 @@ FLEET_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("minimum_download_mbps", "fleet", "the plan's minimum download rate, Mbit/s"),
     FieldSpec("minimum_upload_mbps", "fleet", "the plan's minimum upload rate, Mbit/s"),
     FieldSpec("threshold_latency_ms", "fleet", "latency bar of the profile, where it has one"),
+    FieldSpec("download_contract_ratio", "download_mbps", "download_mbps / contract_download_mbps"),
+    FieldSpec("upload_contract_ratio", "upload_mbps", "upload_mbps / contract_upload_mbps"),
 )
 
 
@@ -135,10 +137,10 @@ WINDOW_TAGS: tuple[TagSpec, ...] = (
     TagSpec("region", "the subscriber's region"),
     TagSpec("technology", "access technology of the plan"),
     TagSpec("profile", "the rule profile that judged the window"),
-    TagSpec("verdict", "pass, shortfall or inconclusive"),
 )
 _WINDOW_FIELD_TEXT = (
     ("compliant", "1 when the window verdict is pass, 0 on shortfall; absent when inconclusive"),
+    ("inconclusive", "1 when the window verdict is inconclusive, else 0 (always written)"),
     ("valid_measurements", "measurements the rules counted"),
     ("flagged_measurements", "measurements left out as limited by the local environment"),
     ("window_s", "length of the evaluated window (first to last measurement), s"),
@@ -191,7 +193,9 @@ _NEEDS_ESCAPE = re.compile(r"[\x00-\x1f\x7f\\, =]")
 _TAG_ORDER = ("backend", "contract_ref", "flags", "period", "plan", "probe_id", "profile",
               "region", "server", "subscriber_id", "technology", "verdict")
 _FIELD_PAIRS = tuple((f"{spec.name}=", spec.source) for spec in FIELDS)
-_FLEET_FIELD_PAIRS = tuple((f",{spec.name}=", spec.name) for spec in FLEET_FIELDS[1:])
+_FLEET_FIELD_PAIRS = tuple((f",{spec.name}=", spec.name) for spec in FLEET_FIELDS[1:-2])
+_RATIOS = ((",download_contract_ratio=", "download_mbps", "contract_download_mbps"),
+           (",upload_contract_ratio=", "upload_mbps", "contract_upload_mbps"))
 _COMPLIANT = {"pass": ",compliant=1.0", "shortfall": ",compliant=0.0"}
 _NO_FLEET: Mapping[str, Any] = {}
 
@@ -299,6 +303,11 @@ def encode_point(record: PointSource) -> str:
             if number is not None:
                 parts.append(prefix)
                 parts.append(number)
+        for prefix, measured, contracted in _RATIOS:
+            ratio = _ratio(figures.get(measured), fleet.get(contracted))
+            if ratio is not None:
+                parts.append(prefix)
+                parts.append(ratio)
     parts.append(f" {timestamp_ns(started_at)}")
     return "".join(parts)
 
@@ -314,6 +323,16 @@ def timestamp_ns(started_at: object) -> int:
     if moment is None or moment.utcoffset() is None:
         moment = parse_utc(started_at)
     return (moment - _EPOCH) // _ONE_US * 1000
+
+
+def _ratio(measured: object, contracted: object) -> str | None:
+    """measured / contracted as a field value (a raw series a histogram can bucket exactly,
+    which a quotient of two series in MetricsQL cannot), None when either is unknown."""
+    if not isinstance(measured, int | float) or not isinstance(contracted, int | float):
+        return None
+    if isinstance(measured, bool) or isinstance(contracted, bool) or contracted <= 0:
+        return None
+    return float_text(measured / contracted)
 
 
 def tag_value(value: object) -> str:

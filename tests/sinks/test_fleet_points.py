@@ -43,7 +43,8 @@ class TestPerTestPoint:
         assert line.endswith(
             ",duration_s=10.0,compliant=0.0,contract_download_mbps=1000.0,"
             "contract_upload_mbps=50.0,threshold_download_mbps=850.0,threshold_upload_mbps=35.0,"
-            "minimum_download_mbps=600.0,minimum_upload_mbps=15.0 1772478900000000000")
+            "minimum_download_mbps=600.0,minimum_upload_mbps=15.0,download_contract_ratio=0.093125,"
+            "upload_contract_ratio=0.425 1772478900000000000")
 
     def test_inconclusive_and_unchecked_tests_carry_no_compliant_field(self) -> None:
         for verdict in ("inconclusive", None):
@@ -66,8 +67,8 @@ class TestPerTestPoint:
 class TestWindowPoint:
     def test_golden_line(self) -> None:
         assert encode_window_verdict(evaluation(), DE, WINDOW_END, window_s=86400 * 3) == (
-            "broadband_window,plan=p,profile=de-bnetza,subscriber_id=DE-1,technology=cable,"
-            "verdict=shortfall compliant=0.0,valid_measurements=30.0,flagged_measurements=2.0,"
+            "broadband_window,plan=p,profile=de-bnetza,subscriber_id=DE-1,technology=cable "
+            "compliant=0.0,inconclusive=0.0,valid_measurements=30.0,flagged_measurements=2.0,"
             "window_s=259200.0,download_tests=30.0,download_failing_tests=4.0,"
             "download_failing_share_lower=0.04,download_failing_share_upper=0.31,"
             "campaign_complete=1.0,campaign_days_complete=3.0,campaign_days_needed=3.0,"
@@ -77,7 +78,7 @@ class TestWindowPoint:
         line = encode_window_verdict(evaluation("inconclusive", campaign=False), DE, WINDOW_END)
         assert "compliant" not in line
         assert "campaign" not in line
-        assert "verdict=inconclusive valid_measurements=30.0," in line
+        assert "technology=cable inconclusive=1.0,valid_measurements=30.0," in line
 
     def test_mismatched_contract_is_refused(self) -> None:
         other = contract("de-bnetza", DE_DOWN, subscriber="DE-2")
