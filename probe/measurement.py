@@ -78,6 +78,9 @@ class Measurement:
     # Conditions that may have limited the result (e.g. "client_cpu_limited", "wifi").
     # A rule profile treats a flagged measurement as not valid evidence of a shortfall.
     flags: tuple[str, ...] = field(default=())
+    # Traffic the probe's interface carried during the test beyond the test's own, kbit/s
+    # (the agent's gating reads the counters around each test); None where not measured.
+    cross_traffic_kbps: float | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
@@ -116,6 +119,7 @@ class Measurement:
             "streams": self.streams,
             "duration_s": self.duration_s,
             "flags": list(self.flags),
+            "cross_traffic_kbps": self.cross_traffic_kbps,
             "download": _direction_details(down),
             "upload": _direction_details(up),
             "samples": {
@@ -154,6 +158,8 @@ class Measurement:
                 download=_direction_from(data, "download", samples),
                 upload=_direction_from(data, "upload", samples),
                 flags=tuple(str(f) for f in data.get("flags", ())),
+                cross_traffic_kbps=(None if data.get("cross_traffic_kbps") is None
+                                    else _number(data, "cross_traffic_kbps")),
             )
         except RecordFormatError:
             raise

@@ -1,8 +1,8 @@
 """The layering, checked by machine on the source text (import-linter checks it too in CI).
 
 The sans-I/O core (engine, compliance and the value modules) must not touch the network, the
-event loop or the clock, and the adapters (client, server, store, sinks, hostfacts) must not
-import each other: they meet only in the core's values and are wired together by the CLI and
+event loop or the clock, and the adapters (client, server, store, sinks, hostfacts, alerts) must
+not import each other: they meet only in the core's values and are wired together by the CLI and
 the agent (probe.agent, a composition layer below the CLI whose policy modules are sans-I/O too).
 """
 
@@ -15,12 +15,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py",
-        "environment.py")
-ADAPTERS = ("client", "server", "store", "sinks", "hostfacts")
-# The agent's policy (schedule, campaign, agenda, clock decision, state, config) is held to the
-# core's rule: time and randomness arrive as arguments, so a simulated month runs in seconds.
+        "environment.py", "alert.py", "hostload.py")
+ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts")
+# The agent's policy (schedule, campaign, agenda, clock decision, state, config, gating, alert
+# state) is held to the core's rule: time and randomness arrive as arguments, so a simulated
+# month runs in seconds.
 AGENT_POLICY = tuple(f"agent/{name}.py" for name in
-                     ("schedule", "campaign", "agenda", "clock", "state", "config"))
+                     ("schedule", "campaign", "agenda", "clock", "state", "config", "gating",
+                      "alertstate"))
 # No I/O, no event loop, no clock in the core: time arrives as data.
 CORE_FORBIDDEN = {
     "asyncio", "aiohttp", "socket", "selectors", "ssl", "time", "sqlite3", "subprocess",
@@ -75,7 +77,7 @@ class TestCoreIsSansIO:
 
     @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
     def test_core_imports_no_adapter_or_cli(self, path: Path) -> None:
-        above = {f"probe.{a}" for a in (*ADAPTERS, "cli")}
+        above = {f"probe.{a}" for a in (*ADAPTERS, "cli", "agent")}
         hits = {n for n in _imports(path) if any(n == a or n.startswith(a + ".") for a in above)}
         assert not hits, f"{path} imports {sorted(hits)}"
 
@@ -125,7 +127,7 @@ class TestAdaptersAreIndependent:
         ("adapter", "path"), ADAPTER_FILES, ids=lambda v: v if isinstance(v, str) else v.name
     )
     def test_no_sibling_imports(self, adapter: str, path: Path) -> None:
-        others = {f"probe.{a}" for a in ADAPTERS if a != adapter} | {"probe.cli"}
+        others = {f"probe.{a}" for a in ADAPTERS if a != adapter} | {"probe.cli", "probe.agent"}
         hits = {n for n in _imports(path) if any(n == o or n.startswith(o + ".") for o in others)}
         assert not hits, f"{path} imports {sorted(hits)}"
 
