@@ -6,6 +6,7 @@ See docs/store-and-forward.md for the API the CLI calls after a measurement.
 
 from probe.store.memory import MemoryStore
 from probe.store.records import (
+    AgentEvent,
     OutboxEntry,
     PruneResult,
     ResultStore,
@@ -17,6 +18,7 @@ from probe.store.records import (
 from probe.store.sqlite import SqliteStore
 
 __all__ = [
+    "AgentEvent",
     "MemoryStore",
     "OutboxEntry",
     "PruneResult",

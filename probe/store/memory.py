@@ -15,6 +15,7 @@ from typing import Any
 
 from probe.measurement import Measurement
 from probe.store.records import (
+    AgentEvent,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
@@ -59,6 +60,7 @@ class MemoryStore:
         self._next_seq = 1
         self._last_delivery: datetime | None = None
         self._last_error: tuple[str, datetime] | None = None
+        self._events: list[AgentEvent] = []
         self._pruned_undelivered = 0
         self._state: dict[str, str] = {}
 
@@ -170,6 +172,16 @@ class MemoryStore:
     def put_state(self, name: str, value: Mapping[str, Any]) -> None:
         # Through JSON, as the file store does, so a value that would not survive it fails here.
         self._state[name] = json.dumps(value, sort_keys=True)
+
+    def save_event(self, event: AgentEvent) -> None:
+        # Through JSON, as the SQLite store does, so a detail it could not keep fails here too.
+        detail = json.loads(json.dumps(dict(event.detail), allow_nan=False))
+        self._events.append(AgentEvent(at=event.at, kind=event.kind, probe_id=event.probe_id,
+                                       subscriber_id=event.subscriber_id, detail=detail))
+
+    def events(self, kind: str | None = None, *, limit: int | None = None) -> list[AgentEvent]:
+        picked = [e for e in self._events if kind is None or e.kind == kind]
+        return picked if limit is None else picked[len(picked) - limit:] if limit else []
 
     def close(self) -> None:
         """Nothing to release."""

@@ -106,6 +106,22 @@ class StoredRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """Something the agent did instead of (or after) a test: ``deferred``, ``skipped``,
+    ``alert`` ..., at an aware UTC time, with its details (rates seen, reason, the alert)."""
+
+    at: datetime
+    kind: str
+    probe_id: str
+    detail: Mapping[str, Any]
+    subscriber_id: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "kind": self.kind, "probe_id": self.probe_id,
+                "subscriber_id": self.subscriber_id, "detail": dict(self.detail)}
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """A measurement waiting to be forwarded; ``rejections`` counts 4xx refusals of it alone."""
 
@@ -198,5 +214,10 @@ class ResultStore(Protocol):
     ) -> None: ...
 
     def requeue_quarantined(self) -> int: ...
+
+    def save_event(self, event: AgentEvent) -> None: ...
+
+    def events(self, kind: str | None = None, *, limit: int | None = None) -> list[AgentEvent]:
+        ...
 
     def close(self) -> None: ...

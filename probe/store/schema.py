@@ -71,6 +71,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at_us INTEGER NOT NULL
         )""",
     ),
+    # 3: the agent's events — tests deferred or skipped by gating (with the cross-traffic seen)
+    # and alert transitions — kept beside the measurements they explain.
+    (
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_us INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            probe_id TEXT NOT NULL,
+            subscriber_id TEXT,
+            detail_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_kind_at ON events (kind, at_us)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from probe.errors import StoreError
 from probe.measurement import Measurement
 from probe.store import retention, schema
 from probe.store.records import (
+    AgentEvent,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
@@ -309,6 +310,28 @@ class SqliteStore:
                 " updated_at_us = excluded.updated_at_us",
                 (name, text, to_us(self._clock())),
             )
+
+    # -- agent events --------------------------------------------------------------------------
+
+    def save_event(self, event: AgentEvent) -> None:
+        """Keep one agent event (a deferral, a skip, an alert transition)."""
+        detail = json.dumps(dict(event.detail), allow_nan=False, separators=(",", ":"))
+        with self._transaction("save an agent event to"):
+            self._conn.execute(
+                "INSERT INTO events (at_us, kind, probe_id, subscriber_id, detail_json)"
+                " VALUES (?,?,?,?,?)",
+                (to_us(event.at), event.kind, event.probe_id, event.subscriber_id, detail))
+
+    def events(self, kind: str | None = None, *, limit: int | None = None) -> list[AgentEvent]:
+        """Agent events, oldest first; only ``kind`` when given; the newest ``limit``."""
+        where, args = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+        with translate_errors(self.path, "read agent events from"):
+            rows = self._conn.execute(
+                f"SELECT at_us, kind, probe_id, subscriber_id, detail_json FROM events {where}"
+                " ORDER BY seq DESC LIMIT ?", (*args, -1 if limit is None else limit)).fetchall()
+        return [AgentEvent(at=from_us(at) or _utc_now(), kind=k, probe_id=probe,
+                           subscriber_id=sub, detail=json.loads(detail))
+                for at, k, probe, sub, detail in reversed(rows)]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
