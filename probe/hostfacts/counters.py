@@ -4,8 +4,8 @@ The gating policy (:mod:`probe.agent.gating`) decides; this adapter only reads:
 
 - ``/sys/class/net/IF/statistics/{rx,tx}_bytes`` (64-bit on Linux, also on OpenWrt),
 - ``/proc/stat``'s first ``cpu`` line (busy = all but idle and iowait),
-- ``/proc/net/route`` and ``/proc/net/ipv6_route`` for the interface a server is reached by,
-  longest prefix first, so no ``ip`` binary is needed (BusyBox routers have a reduced one).
+- the interface a server is reached by, through :mod:`probe.hostfacts.route` (``ip route
+  get``, falling back to ``/proc/net/route``).
 
 ``root`` lets tests point the reader at a fake tree; inside a network namespace entered with
 ``ip netns exec`` /sys shows that namespace's interfaces, which is what the lab tests rely on.
@@ -14,13 +14,15 @@ The gating policy (:mod:`probe.agent.gating`) decides; this adapter only reads:
 from __future__ import annotations
 
 import ipaddress
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from probe.errors import ConfigError
+from probe.hostfacts.commands import CommandRunner, run_tool
+from probe.hostfacts.files import HostRoot
+from probe.hostfacts.route import route_interface as find_route
+from probe.hostfacts.route import server_address
 from probe.hostload import CounterSample, CpuSample
 
 SYS_NET = "sys/class/net"
@@ -71,77 +73,18 @@ def list_interfaces(root: Path = Path("/")) -> list[str]:
         return []
 
 
-def server_address(server: str) -> str:
-    """The first address a server URL or host name resolves to."""
-    host = urlsplit(server).hostname if "//" in server else server.strip("[]")
-    if not host:
-        raise ConfigError(f"gating: cannot tell the host of server {server!r}")
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConfigError(f"gating: cannot resolve {host!r} to find the interface: {exc}") \
-            from exc
-    return str(infos[0][4][0])
-
-
-def route_interface(server: str, *, root: Path = Path("/")) -> str:
-    """The interface the kernel routes ``server`` (URL, host or address) through.
-
-    Reads the routing tables directly; raises ConfigError (set ``[gating] interface``) when
-    no route matches.
-    """
-    address = ipaddress.ip_address(server_address(server))
-    if address.is_loopback:
-        # The local routing table (not in /proc/net/route) sends loopback to lo.
-        return "lo"
-    routes = (_ipv4_routes(root) if address.version == 4 else _ipv6_routes(root))
-    best: tuple[int, int, str] | None = None
-    for network, metric, dev in routes:
-        if address in network:
-            key = (network.prefixlen, -metric, dev)
-            if best is None or key[:2] > best[:2]:
-                best = key
-    if best is None:
-        raise ConfigError(f"gating: no route to {address} found in /proc/net; "
+def route_interface(server: str, *, root: Path = Path("/"),
+                    run: CommandRunner = run_tool) -> str:
+    """The interface the kernel routes ``server`` (a URL) through, as probe.hostfacts.route
+    finds it (``ip route get``, else /proc/net/route); ConfigError when it cannot be told."""
+    address_fact, address = server_address(server)
+    if address is None:
+        raise ConfigError(f"gating: cannot find the interface to {server}: {address_fact.note}; "
                           "set [gating] interface")
-    return best[2]
-
-
-def _ipv4_routes(root: Path) -> list[tuple[ipaddress.IPv4Network, int, str]]:
-    routes = []
-    try:
-        lines = (root / "proc/net/route").read_text().splitlines()[1:]
-    except OSError:
-        return []
-    for line in lines:
-        cols = line.split()
-        if len(cols) < 8:
-            continue
-        # Destination and Mask are little-endian hex as the kernel prints them.
-        dest = ipaddress.IPv4Address(int(cols[1], 16).to_bytes(4, "little"))
-        mask = ipaddress.IPv4Address(int(cols[7], 16).to_bytes(4, "little"))
-        try:
-            network = ipaddress.IPv4Network(f"{dest}/{mask}")
-        except ValueError:
-            continue
-        routes.append((network, int(cols[6]), cols[0]))
-    return routes
-
-
-def _ipv6_routes(root: Path) -> list[tuple[ipaddress.IPv6Network, int, str]]:
-    routes = []
-    try:
-        lines = (root / "proc/net/ipv6_route").read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        cols = line.split()
-        if len(cols) < 10 or cols[9] == "lo":
-            continue
-        try:
-            network = ipaddress.IPv6Network(
-                f"{ipaddress.IPv6Address(bytes.fromhex(cols[0]))}/{int(cols[1], 16)}")
-        except ValueError:
-            continue
-        routes.append((network, int(cols[5], 16), cols[9]))
-    return routes
+    if ipaddress.ip_address(address).is_loopback:
+        return "lo"  # the local table (not in /proc/net/route) sends loopback there
+    fact = find_route(address, HostRoot(root), run)
+    if fact.value is None:
+        raise ConfigError(f"gating: no route to {address} found ({fact.note}); "
+                          "set [gating] interface")
+    return str(fact.value)

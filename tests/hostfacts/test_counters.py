@@ -17,18 +17,6 @@ lan\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 vpn\t000112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 backup\t000112C6\t00000000\t0001\t0\t0\t50\t00FFFFFF\t0\t0\t0
 """
-# fe80::/64 on lan, ::/0 via wan, 2001:db8::/32 on vpn (hex as the kernel prints it).
-IPV6_ROUTE = (
-    "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 "
-    "00000000000000000000000000000000 00000100 00000000 00000000 00000001 lan\n"
-    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-    "fe800000000000000000000000000001 00000400 00000000 00000000 00000003 wan\n"
-    "20010db8000000000000000000000000 20 00000000000000000000000000000000 00 "
-    "00000000000000000000000000000000 00000100 00000000 00000000 00000001 vpn\n"
-    "00000000000000000000000000000001 80 00000000000000000000000000000000 00 "
-    "00000000000000000000000000000000 00000000 00000000 00000000 00200001 lo\n"
-)
-
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
@@ -41,7 +29,6 @@ def root(tmp_path: Path) -> Path:
     (tmp_path / "proc/stat").write_text(
         "cpu  100 5 50 800 20 3 2 0 0 0\ncpu0 50 2 25 400 10 1 1 0 0 0\nintr 1 2 3\n")
     (tmp_path / "proc/net/route").write_text(ROUTE)
-    (tmp_path / "proc/net/ipv6_route").write_text(IPV6_ROUTE)
     return tmp_path
 
 
@@ -71,21 +58,24 @@ class TestCounterReader:
 
 
 class TestRouteInterface:
-    @pytest.mark.parametrize(("server", "dev"), [
-        ("198.18.0.9", "lan"),
-        ("http://198.18.1.7:8080", "vpn"),  # /24 beats the default route; metric 0 beats 50
-        ("198.19.5.5", "wan"),
-        ("2001:db8::5", "vpn"),
-        ("[2001:db9::5]", "wan"),
-        ("http://[fe80::2]:80/x", "lan"),
-    ])
-    def test_longest_prefix_then_lowest_metric(self, root: Path, server: str, dev: str) -> None:
-        assert route_interface(server, root=root) == dev
+    """The interface comes from probe.hostfacts.route; here only what counters adds to it."""
+
+    def test_from_proc_route_when_ip_is_missing(self, root: Path) -> None:
+        assert route_interface("http://198.18.1.7:8080", root=root, run=lambda argv: None) \
+            == "vpn"
+
+    def test_from_ip_route_get(self, root: Path) -> None:
+        out = "198.19.5.5 via 198.18.0.1 dev wan src 198.18.0.2 uid 0"
+        assert route_interface("http://198.19.5.5", root=root, run=lambda argv: out) == "wan"
 
     def test_no_route_asks_for_the_setting(self, root: Path) -> None:
         (root / "proc/net/route").write_text(ROUTE.splitlines()[0] + "\n")
         with pytest.raises(ConfigError, match=r"set \[gating\] interface"):
-            route_interface("198.18.0.9", root=root)
+            route_interface("http://198.18.0.9", root=root, run=lambda argv: None)
+
+    def test_unresolvable_host_asks_for_the_setting(self, root: Path) -> None:
+        with pytest.raises(ConfigError, match=r"cannot find the interface.*set \[gating\]"):
+            route_interface("http://no-such-host.invalid", root=root)
 
     def test_real_loopback_route(self) -> None:
         assert route_interface("http://127.0.0.1:8080") == "lo"
