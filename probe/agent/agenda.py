@@ -14,10 +14,10 @@ not among the valid starts, so the campaign plans it again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from probe.agent.campaign import Campaign, CampaignStatus
 from probe.agent.schedule import (
@@ -46,6 +46,24 @@ def counts_as_valid(m: Measurement, directions: Sequence[str]) -> bool:
     """Whether the verdict will count this measurement (unflagged, every judged direction)."""
     rates = {"download": m.download_mbps, "upload": m.upload_mbps}
     return not m.flags and all(rates.get(d) is not None for d in directions)
+
+
+class StoredTest(Protocol):
+    """What the store gives back for one test (probe.store.StoredRecord has these)."""
+
+    @property
+    def subscriber_id(self) -> str | None: ...
+
+    @property
+    def measurement(self) -> Measurement: ...
+
+
+def valid_starts(rows: Iterable[StoredTest], subscriber_id: str,
+                 directions: Sequence[str]) -> list[datetime]:
+    """Start times of this subscriber's stored tests that the verdict will count, in order."""
+    return sorted(row.measurement.started_at for row in rows
+                  if row.subscriber_id in (None, subscriber_id)
+                  and counts_as_valid(row.measurement, directions))
 
 
 class Agenda:

@@ -6,7 +6,7 @@ comes from probe.hostfacts.clock (kernel ``adjtimex`` state, or systemd-timesync
 file); this module only decides:
 
 - synchronised, or the check is off → test;
-- not synchronised and ``require_sync`` → wait, re-reading every :data:`RECHECK_S`; after
+- not synchronised and ``require_sync`` → wait, re-reading every ``recheck_s``; after
   ``max_wait_s`` (when > 0) test anyway, flagging the record ``clock-unsynchronised``;
 - not synchronised and not ``require_sync`` → test, flagging the record;
 - unknown (no source could be read) → test unflagged; the reading's detail is logged.
@@ -20,7 +20,6 @@ from typing import Protocol
 from probe.agent.config import ClockConfig
 
 UNSYNCHRONISED_FLAG = "clock-unsynchronised"
-RECHECK_S = 30.0
 
 
 class Reading(Protocol):
@@ -65,6 +64,6 @@ def decide_clock(reading: Reading, config: ClockConfig, waited_s: float) -> Cloc
         return ClockDecision(True, UNSYNCHRONISED_FLAG,
                              reason=f"clock still not synchronised after {waited_s:.0f} s "
                              f"({reading.source}); testing, record flagged")
-    return ClockDecision(False, wait_s=RECHECK_S,
+    return ClockDecision(False, wait_s=config.recheck_s,
                          reason=f"waiting for the system clock to synchronise ({reading.source}"
                          f"{': ' + reading.detail if reading.detail else ''})")

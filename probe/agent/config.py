@@ -93,6 +93,7 @@ class ClockConfig:
     source: str = "auto"
     # After this long unsynchronised the agent tests anyway and flags the records (0: wait).
     max_wait_s: float = DEFAULT_CLOCK_MAX_WAIT_S
+    recheck_s: float = 30.0  # how often to read the clock state again while waiting
 
 
 @dataclass(frozen=True, slots=True)

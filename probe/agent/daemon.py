@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from probe.agent.agenda import Agenda, Slot, counts_as_valid
+from probe.agent.agenda import Agenda, Slot, counts_as_valid, valid_starts
 from probe.agent.clock import decide_clock
 from probe.agent.config import AgentConfig, ServerConfig
 from probe.agent.state import STATE_KEY, AgentState
@@ -84,6 +84,7 @@ class Agent:
         self._server_turn = 0
         self._forward_task: asyncio.Task[None] | None = None
         self._forward_failures = 0
+        self._next: Slot | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -103,6 +104,8 @@ class Agent:
             await self._forward()  # whatever an earlier run left queued
             while not self._stop.is_set():
                 slot, self.state = self.agenda.plan(self.deps.now(), self.state, self.valid)
+                self._next = slot
+                await self._save_state()
                 self._publish(slot)
                 self._event("next test", at=slot.at.isoformat(), kind=slot.kind)
                 if not await self._sleep_until(slot.at):
@@ -129,12 +132,7 @@ class Agent:
         start = self.contract.start_utc()
         rows = await self._io_call(lambda: self._db().history(
             max(since, start) if start else since))
-        for row in rows:
-            if row.subscriber_id not in (None, self.contract.subscriber_id):
-                continue
-            m = row.measurement
-            if counts_as_valid(m, self.directions):
-                self.valid.append(m.started_at)
+        self.valid = valid_starts(rows, self.contract.subscriber_id, self.directions)
 
     async def _close(self) -> None:
         if self.metrics is not None:
@@ -236,7 +234,7 @@ class Agent:
         transferred = sum(r.transferred_bytes for r in (m.download, m.upload) if r is not None)
         self.state = self.agenda.completed(self.state, slot, m, transferred,
                                            unsynchronised=unsynchronised)
-        state_json = self.state.to_json_dict()
+        state_json = self._state_json()
 
         def save() -> None:
             store = self._db()
@@ -317,8 +315,15 @@ class Agent:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn)
 
     async def _save_state(self) -> None:
-        state_json = self.state.to_json_dict()
+        state_json = self._state_json()
         await self._io_call(lambda: self._db().put_state(STATE_KEY, state_json))
+
+    def _state_json(self) -> dict[str, object]:
+        """The state plus what `probe status` shows beside it (campaign, next test)."""
+        return {**self.state.to_json_dict(), "campaign": self._campaign_json(),
+                "next_test_at": None if self._next is None else self._next.at.isoformat(),
+                "next_test_kind": None if self._next is None else self._next.kind,
+                "probe_id": self.probe_id, "subscriber_id": self.contract.subscriber_id}
 
     async def _sleep_until(self, at: datetime) -> bool:
         return await self._sleep_for((at - self.deps.now()).total_seconds())

@@ -230,19 +230,23 @@ def status_handler(args: argparse.Namespace) -> int:
         status = store.status()
         problems = store.integrity_check() if args.check else None
         quarantined = store.quarantined()
+        agent = store.get_state("agent")
     data: dict[str, Any] = status.to_json_dict()
     data["integrity"] = None if problems is None else ("ok" if problems == ["ok"] else problems)
     data["quarantined_entries"] = [
         {"measurement_id": mid, "error": err} for _, mid, err in quarantined[:20]
     ]
+    data["agent"] = agent
     if args.json:
         _print_json(data)
     else:
         for key, value in data.items():
-            if key != "quarantined_entries":
+            if key not in ("quarantined_entries", "agent"):
                 print(f"{key:<20} {'-' if value is None else value}")
         for entry in data["quarantined_entries"]:
             print(f"quarantined          {entry['measurement_id']}: {entry['error']}")
+        if agent is not None:
+            print(_agent_text(agent))
     if problems is not None and problems != ["ok"]:
         from probe.errors import StoreError
 
@@ -302,6 +306,25 @@ def forward_handler(args: argparse.Namespace) -> int:
     if report.failure is not None:
         raise SinkError(f"{report.failure.message}; {left.backlog} measurement(s) stay queued")
     return EXIT_OK
+
+
+def _agent_text(agent: dict[str, Any]) -> str:
+    """The agent's part of `probe status` (its state row, written by probe.agent)."""
+    lines = [
+        f"agent tests          {agent.get('tests_run', 0)} run, {agent.get('tests_deferred', 0)}"
+        f" deferred, {agent.get('tests_skipped', 0)} skipped, {agent.get('tests_failed', 0)}"
+        f" failed (last skip: {agent.get('last_skip_reason') or '-'})",
+        f"agent last test      {agent.get('last_test_at') or '-'}",
+        f"agent next test      {agent.get('next_test_at') or '-'} "
+        f"({agent.get('next_test_kind') or '-'})",
+    ]
+    campaign = agent.get("campaign")
+    if isinstance(campaign, dict):
+        state = "complete" if campaign.get("complete") else "running"
+        lines.append(f"campaign             {campaign.get('profile')} {state}: "
+                     f"{campaign.get('done')} of {campaign.get('needed')} measurements; "
+                     f"{campaign.get('detail')}")
+    return "\n".join(lines)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -92,3 +92,24 @@ def test_sigterm_mid_test_leaves_no_half_written_record(
     with SqliteStore.open(tmp_path / "state" / "probe.db") as store:
         assert store.status().measurements == 0
         assert store.integrity_check() == ["ok"]
+
+
+def test_status_shows_agent_and_campaign_progress(
+    tmp_path: Path, write_config: Callable[..., Path],
+) -> None:
+    with serve_process() as url:
+        # us-fcc: its campaign runs beside the regular tests, so the first test is soon.
+        config = write_config([url, url], campaign="auto", probe_id="status",
+                              contract="us-tier-300.toml")
+        done = run_cli(["agent", "--config", str(config), "--runs", "1"], timeout_s=120)
+    assert done.returncode == 0, done.stderr
+    db = str(tmp_path / "state" / "probe.db")
+    status = run_cli(["status", "--db", db, "--json"])
+    agent = json.loads(status.stdout)["agent"]
+    assert agent["tests_run"] == 1
+    assert agent["subscriber_id"] == "US-NY-000001"
+    assert agent["campaign"]["profile"] == "us-fcc"
+    assert agent["campaign"]["needed"] == 42
+    text = run_cli(["status", "--db", db]).stdout
+    assert "agent tests          1 run, 0 deferred" in text
+    assert "campaign             us-fcc running:" in text
