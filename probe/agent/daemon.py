@@ -1,5 +1,6 @@
-"""The agent's asyncio loop: plan → clock → gate → measure → check → (retest) → store → alert →
-forward, one test at a time, sleeping (no timers, no polling) until the next one is due.
+"""The agent's asyncio loop: plan → clock → gate → measure → check → store → (retest on another
+server) → alert → forward, one test at a time, sleeping (no timers, no polling) until the next
+one is due.
 
 Wiring only; every decision is a sans-I/O module's (agenda, campaign, schedule, clock, and the
 gate and alert state of probe.agent.gating / probe.agent.alertstate). I/O:
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
@@ -32,9 +34,13 @@ from probe.agent.state import STATE_KEY, AgentState
 from probe.errors import MeasurementError, ProbeError
 
 if TYPE_CHECKING:
+    from probe.agent.alerting import Alerting
     from probe.agent.clock import Reading
+    from probe.agent.gating import GateDecision, GatingPolicy
     from probe.agent.metrics import AgentMetrics
     from probe.compliance.contract import Contract
+    from probe.compliance.verdict import TestVerdict
+    from probe.hostfacts.counters import CounterReader
     from probe.measurement import Measurement
     from probe.sinks.forwarder import Forwarder
     from probe.store import SqliteStore
@@ -62,6 +68,9 @@ class AgentDeps:
     read_clock: Callable[[], Reading]
     now: Callable[[], datetime] = _utc_now
     rand: Callable[[], float] = random.random
+    # The WAN interface counters for gating (None: gating off).
+    counter_reader: CounterReader | None = None
+    gating: GatingPolicy | None = None
 
 
 class Agent:
@@ -69,11 +78,13 @@ class Agent:
 
     def __init__(self, config: AgentConfig, contract: Contract, agenda: Agenda,
                  deps: AgentDeps, *, probe_id: str, directions: tuple[str, ...],
-                 expected_bytes: int, metrics: AgentMetrics | None = None) -> None:
+                 expected_bytes: int, metrics: AgentMetrics | None = None,
+                 alerting: Alerting | None = None) -> None:
         self.config, self.contract, self.agenda, self.deps = config, contract, agenda, deps
         self.probe_id, self.directions = probe_id, directions
         self.expected_bytes = expected_bytes
         self.metrics = metrics
+        self.alerting = alerting
         self.state = AgentState()
         self.valid: list[datetime] = []
         self.completed = 0
@@ -128,6 +139,13 @@ class Agent:
         saved = await self._io_call(lambda: self._db().get_state(STATE_KEY))
         if saved:
             self.state = AgentState.from_json_dict(saved)
+        if self.alerting is not None:
+            from probe.agent.alerting import ALERTS_KEY
+            from probe.agent.alertstate import AlertState
+
+            alerts = await self._io_call(lambda: self._db().get_state(ALERTS_KEY))
+            if alerts:
+                self.alerting.state = AlertState.from_json_dict(alerts)
         since = self.deps.now() - timedelta(days=HISTORY_DAYS)
         start = self.contract.start_utc()
         rows = await self._io_call(lambda: self._db().history(
@@ -154,29 +172,109 @@ class Agent:
         if not admitted:
             self._event("test skipped", reason=self.state.last_skip_reason, kind=slot.kind)
             return await self._save_state()
-        flags: list[str] = []
         ok, clock_flag = await self._clock_gate(slot)
         if not ok:
             return None
-        if clock_flag:
-            flags.append(clock_flag)
-        # GATE: agent-edge's probe.agent.gating.decide_gate goes here (cross-traffic and CPU
-        # over [gating].window_s; defer with backoff -> self.agenda.deferred, past max_defer_s
-        # -> self.agenda.skipped; the cross-traffic seen becomes a record flag).
+        if not await self._gate(slot):
+            return None
         server = self._pick_server()
-        measurement = await self._measure(server)
+        measurement = await self._measure(server, clock_flag)
         if measurement is None:
             return None
-        if flags:
-            measurement = replace(measurement, flags=tuple(measurement.flags) + tuple(flags))
         verdict = self._check(measurement)
-        # RETEST: agent-edge's probe.agent.alertstate decides whether a failed check is
-        # repeated at once on another server (self._pick_server(exclude=server)) and which
-        # alerts (probe.alert.Alert) fire or resolve; probe.alerts senders then send them.
         await self._store_test(slot, measurement, verdict, bool(clock_flag))
         self.completed += 1
+        await self._confirm_and_alert(slot, server, measurement, verdict, clock_flag)
         await self._forward()
         return None
+
+    async def _confirm_and_alert(self, slot: Slot, server: ServerConfig, measurement: Measurement,
+                                 verdict: TestVerdict | None, clock_flag: str | None) -> None:
+        """The alert state decides on a retest elsewhere and on alerts; send and keep them."""
+        if self.alerting is None or verdict is None:
+            return
+        step = self.alerting.observe(measurement, verdict)
+        alerts = list(step.alerts)
+        notes = [step.note] if step.note else []
+        if step.retest is not None and self.config.alerts.retest \
+                and len({s.url for s in self.config.servers}) > 1:
+            other = self._pick_server(exclude=server)
+            self._event("retest", server=other.name, reason=step.retest.reason)
+            again = await self._measure(other, clock_flag)
+            if again is not None:
+                second = self._check(again)
+                await self._store_test(Slot(again.started_at, slot.kind), again, second,
+                                       bool(clock_flag))
+                if second is not None:
+                    retest_step = self.alerting.observe(again, second)
+                    alerts += retest_step.alerts
+                    notes += [retest_step.note] if retest_step.note else []
+        for note in notes:
+            self._event("confirmation", detail=note)
+        errors = await self.alerting.send(alerts)
+        for error in errors:
+            self._event("alert not sent", level=logging.WARNING, error=error)
+        await self._keep_alerts(alerts)
+
+    async def _keep_alerts(self, alerts: list[Any]) -> None:
+        from probe.agent.alerting import ALERTS_KEY
+        from probe.store import AgentEvent
+
+        assert self.alerting is not None
+        state_json = self.alerting.state.to_json_dict()
+        events = [AgentEvent(at=self.deps.now(), kind="alert", probe_id=self.probe_id,
+                             subscriber_id=self.contract.subscriber_id,
+                             detail=a.to_json_dict()) for a in alerts]
+
+        def keep() -> None:
+            store = self._db()
+            for event in events:
+                store.save_event(event)
+            store.put_state(ALERTS_KEY, state_json)
+
+        await self._io_call(keep)
+        for alert in alerts:
+            self._event("alert", status=alert.status, criterion=alert.criterion,
+                        subscriber=alert.subscriber)
+
+    async def _gate(self, slot: Slot) -> bool:
+        """Wait until the line and CPU are quiet (probe.agent.gating decides); False: skipped
+        or stopped. Each deferral and the skip are stored as agent events."""
+        reader, policy = self.deps.counter_reader, self.deps.gating
+        if reader is None or policy is None:
+            return True
+        from probe.agent.gatekeeper import event_of, look
+        from probe.agent.gating import Deferral
+
+        deferral = Deferral()
+        while True:
+            decision: GateDecision = await look(reader, policy, deferral,
+                                                sleep=self._sleep_for)
+            if self._stop.is_set():
+                return False
+            if decision.action == "go":
+                return True
+            event = event_of(decision, probe_id=self.probe_id,
+                             subscriber_id=self.contract.subscriber_id, at=self.deps.now())
+            await self._io_call(functools.partial(self._db().save_event, event))
+            if decision.action == "skip" or decision.retry_in_s is None:
+                self.state = self.agenda.skipped(self.state, slot, self.deps.now(),
+                                                 decision.reason)
+                self._event("test skipped", level=logging.WARNING, reason=decision.reason,
+                            cross_traffic_kbps=decision.cross_traffic_kbps, kind=slot.kind)
+                if self.metrics is not None:
+                    self.metrics.counted("skipped")
+                await self._save_state()
+                return False
+            self.state = replace(self.state, tests_deferred=self.state.tests_deferred + 1)
+            self._event("test deferred", reason=decision.reason,
+                        cross_traffic_kbps=decision.cross_traffic_kbps,
+                        cpu_load=decision.cpu_load, retry_in_s=decision.retry_in_s)
+            if self.metrics is not None:
+                self.metrics.counted("deferred")
+            if not await self._sleep_for(decision.retry_in_s):
+                return False
+            deferral = decision.deferral
 
     async def _clock_gate(self, slot: Slot) -> tuple[bool, str | None]:
         """Wait for a synchronised clock (re-reading), unless the config says test anyway."""
@@ -195,11 +293,23 @@ class Agent:
                 return False, None
             waited += decision.wait_s
 
-    async def _measure(self, server: ServerConfig) -> Measurement | None:
-        task = asyncio.ensure_future(self.deps.measure(server))
-        stopper = asyncio.ensure_future(self._stop.wait())
+    async def _measure(self, server: ServerConfig,
+                       flag: str | None = None) -> Measurement | None:
+        """One test; None when it failed (rescheduled) or the agent was stopped meanwhile."""
+        reader, policy = self.deps.counter_reader, self.deps.gating
+        if reader is not None and policy is not None:
+            from probe.agent.gatekeeper import measure_watched
+
+            # The counters are read around the test: cross-traffic during it goes on the record.
+            run: Awaitable[Measurement] = measure_watched(
+                reader, policy, lambda: self.deps.measure(server))
+        else:
+            run = self.deps.measure(server)
+        task: asyncio.Future[Measurement] = asyncio.ensure_future(run)
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        waiting: set[asyncio.Future[Any]] = {task, stopper}
         try:
-            done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
         if task not in done:
@@ -209,7 +319,10 @@ class Agent:
             self._event("test interrupted", server=server.name)
             return None
         try:
-            return task.result()
+            measurement = task.result()
+            if flag:
+                measurement = replace(measurement, flags=(*measurement.flags, flag))
+            return measurement
         except (ProbeError, OSError) as exc:
             self.state = self.agenda.failed(self.state, self.deps.now())
             kind = "unreachable" if isinstance(exc, MeasurementError) else "error"
@@ -220,17 +333,18 @@ class Agent:
             await self._save_state()
             return None
 
-    def _check(self, measurement: Measurement) -> str | None:
+    def _check(self, measurement: Measurement) -> TestVerdict | None:
         from probe.compliance.check import check_measurement
 
         try:
-            return check_measurement(self.contract, measurement).verdict
+            return check_measurement(self.contract, measurement)
         except ProbeError as exc:
             self._event("check failed", level=logging.WARNING, error=str(exc))
             return None
 
-    async def _store_test(self, slot: Slot, m: Measurement, verdict: str | None,
+    async def _store_test(self, slot: Slot, m: Measurement, checked: TestVerdict | None,
                           unsynchronised: bool) -> None:
+        verdict = None if checked is None else checked.verdict
         transferred = sum(r.transferred_bytes for r in (m.download, m.upload) if r is not None)
         self.state = self.agenda.completed(self.state, slot, m, transferred,
                                            unsynchronised=unsynchronised)
@@ -255,8 +369,9 @@ class Agent:
             self.metrics.tested(m, verdict)
 
     def _pick_server(self, exclude: ServerConfig | None = None) -> ServerConfig:
-        """Servers in turn, so on-net and off-net both get tested; never ``exclude``."""
-        servers = [s for s in self.config.servers if s != exclude] or list(self.config.servers)
+        """Servers in turn, so on-net and off-net both get tested; never ``exclude``'s URL."""
+        servers = [s for s in self.config.servers if exclude is None or s.url != exclude.url]
+        servers = servers or list(self.config.servers)
         server = servers[self._server_turn % len(servers)]
         self._server_turn += 1
         return server

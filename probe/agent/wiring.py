@@ -25,8 +25,10 @@ from probe.errors import ConfigError
 if TYPE_CHECKING:
     from probe.agent.clock import Reading
     from probe.agent.daemon import Agent
+    from probe.agent.gating import GatingPolicy
     from probe.compliance.contract import Contract
     from probe.compliance.params import Params
+    from probe.hostfacts.counters import CounterReader
     from probe.measurement import Measurement
     from probe.sinks.forwarder import Forwarder
     from probe.store import SqliteStore
@@ -129,6 +131,8 @@ def build_agent(config: AgentConfig, contract: Contract, *, config_dir: Path,
         read_clock=lambda: _read_clock(config.clock.source),
         rand=rnd,
     )
+    if config.gating.enabled:
+        deps.counter_reader, deps.gating = _gating(config)
     policy = schedule_policy(config, contract)
     agenda = Agenda(policy, campaign_for(config, contract, contract.zone), rnd)
     metrics = None
@@ -139,9 +143,27 @@ def build_agent(config: AgentConfig, contract: Contract, *, config_dir: Path,
         address = listen_address(config)
         assert address is not None
         metrics = AgentMetrics(*address)
-    return Agent(config, contract, agenda, deps, probe_id=default_probe_id(config),
+    from probe.agent.alerting import Alerting, build_senders
+
+    probe_id = default_probe_id(config)
+    alerting = Alerting(build_senders(config.alerts), plan=contract.plan.id, probe=probe_id)
+    return Agent(config, contract, agenda, deps, probe_id=probe_id,
                  directions=judged_directions(contract),
-                 expected_bytes=expected_bytes(contract, fixed_s), metrics=metrics)
+                 expected_bytes=expected_bytes(contract, fixed_s), metrics=metrics,
+                 alerting=alerting)
+
+
+def _gating(config: AgentConfig) -> tuple[CounterReader, GatingPolicy]:
+    """The WAN interface's counters (``[gating] interface``, else the route to the first
+    server) and the gate's policy; ConfigError when the interface cannot be found."""
+    from probe.agent.gating import GatingPolicy
+    from probe.hostfacts.counters import CounterReader, route_interface
+
+    g = config.gating
+    policy = GatingPolicy(threshold_kbps=g.threshold_kbps, window_s=g.window_s,
+                          cpu_load_max=g.cpu_load_max or None, max_defer_s=g.max_defer_s)
+    interface = g.interface or route_interface(config.servers[0].url)
+    return CounterReader(interface), policy
 
 
 def resolve_path(value: str, config_dir: Path) -> Path:

@@ -13,7 +13,8 @@ from tests.support import ROOT
 
 def agent_config(tmp_path: Path, servers: list[str], *, extra: str = "",
                  contract: str = "de-cable-1000.toml", probe_id: str = "agent-test",
-                 campaign: str = "off", interval_min: float = 0.1) -> Path:
+                 campaign: str = "off", interval_min: float = 0.1,
+                 gating: bool = False) -> Path:
     blocks = "".join(
         f'[[servers]]\nname = "s{i}"\nurl = "{url}"\nrole = "{"on-net" if i == 0 else "off-net"}"\n'
         for i, url in enumerate(servers))
@@ -34,6 +35,8 @@ peak_interval_min = {interval_min}
 campaign = "{campaign}"
 [clock]
 require_sync = false
+[gating]
+enabled = {"true" if gating else "false"}
 {extra}
 """
     path = tmp_path / "agent.toml"
