@@ -155,7 +155,8 @@ def _rate_lines(direction: str) -> Panel:
         f"{direction.capitalize()}: measured against the contract", "timeseries",
         tuple(Query(influxql=f'SELECT "{field}" AS "{legend}" FROM "broadband" WHERE '
                              f"$timeFilter AND {SUB}",
-                    metricsql=f"max(broadband_{field}{{{SUB_SEL}}})", legend=legend)
+                    metricsql=f"max(last_over_time(broadband_{field}{{{SUB_SEL}}}"
+                              "[$__interval]))", legend=legend)
               for legend, field in names),
         description="each test's rate; the bar and minimum are the contract's, as recorded "
                     "with the test", unit="Mbits", w=12, h=9,
@@ -210,7 +211,8 @@ SUBSCRIBER = Dashboard(
         Panel("Latency: idle vs loaded", "timeseries", tuple(
             Query(influxql=f'SELECT "{field}" AS "{legend}" FROM "broadband" WHERE $timeFilter '
                            f"AND {SUB}",
-                  metricsql=f"max(broadband_{field}{{{SUB_SEL}}})", legend=legend)
+                  metricsql=f"max(last_over_time(broadband_{field}{{{SUB_SEL}}}"
+                            "[$__interval]))", legend=legend)
             for legend, field in (("idle", "latency_ms"), ("loaded, download",
                                                             "loaded_latency_down_ms"),
                                   ("loaded, upload", "loaded_latency_up_ms"))),
