@@ -82,10 +82,11 @@ class WebhookReceiver:
 class Alertmanager:
     """prometheus-alertmanager on loopback, clustering off, notifying one webhook."""
 
-    def __init__(self, root: Path, webhook_url: str) -> None:
+    def __init__(self, root: Path, webhook_url: str, config: str | None = None) -> None:
         self.root = root
         self.port = free_port()
         self.webhook_url = webhook_url
+        self.config = config  # a whole alertmanager.yml instead of the one-webhook default
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,7 +96,7 @@ class Alertmanager:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "alertmanager.yml"
-        config.write_text(f"""\
+        config.write_text(self.config or f"""\
 route:
   receiver: hook
   group_by: [alertname, subscriber]

@@ -18,38 +18,22 @@ from typing import Any
 
 import pytest
 
-from tests.dashboards.fleet import SimTest, build
+from tests.dashboards.conftest import DB, FLEET
+from tests.dashboards.fleet import SimTest
 from tests.dashboards.queries import PanelQuery, panel_queries
 from tests.servicekit import InfluxDB1, VictoriaMetrics, http
 
 pytestmark = pytest.mark.services
 
-DB = "fleet"
 DAY_MS = 86_400_000
 # The drill-down's $subscriber: an eu-berec line (its plan states every rate) with a decided
 # window verdict after an inconclusive one; for the campaign panel
 # a de-bnetza line (only campaigns carry progress; this one's campaign is still running).
 SUBSCRIBER = "AT-W--2"
 CAMPAIGN_SUBSCRIBER = "DE-BE-0"
-FLEET = build()
 QUERIES = list(panel_queries())
 Key = frozenset[tuple[str, str]]
 Result = dict[Any, Any]
-
-
-@pytest.fixture(scope="module")
-def influx(influxdb1: InfluxDB1) -> InfluxDB1:
-    influxdb1.query(f"CREATE DATABASE {DB}", method="POST")
-    status, body = influxdb1.write(DB, FLEET.lines)
-    assert status == 204, body
-    return influxdb1
-
-
-@pytest.fixture(scope="module")
-def vm(victoria_metrics: VictoriaMetrics) -> VictoriaMetrics:
-    assert victoria_metrics.write_lines(FLEET.lines) == 204
-    victoria_metrics.force_flush()
-    return victoria_metrics
 
 
 # -- running a panel query as Grafana would ---------------------------------------------------
