@@ -62,6 +62,81 @@ class DirectionResult:
     streams_completed: int = 0
 
 
+# What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
+# so that a rule never compares, say, TCP payload including WebSocket framing with HTTP goodput
+# without knowing it.
+PAYLOAD_GOODPUT = "payload_goodput"
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """How a record's figures were obtained: which engine, how it moved bytes, how it computed.
+
+    ``statistic`` describes how ``download_mbps``/``upload_mbps`` were computed; ``quantity``
+    what they count (``payload_goodput`` unless said otherwise, e.g. TCP payload that includes
+    WebSocket framing); ``overhead`` how the engine treats protocol overhead (``none`` = no
+    correction factor applied to the reported figures). ``engine_download_mbps`` /
+    ``engine_upload_mbps`` are what the engine's own statistic said about the same run (e.g.
+    LibreSpeed's x1.06 mean after a grace period), kept for cross-checks; ``notes`` are short
+    facts a reader needs (e.g. why a server was chosen).
+    """
+
+    engine: str
+    statistic: str
+    streams_down: int
+    streams_up: int
+    duration_s: float
+    server: str
+    quantity: str = PAYLOAD_GOODPUT
+    overhead: str = "none"
+    server_selection: str = "given"
+    engine_statistic: str = ""
+    engine_download_mbps: float | None = None
+    engine_upload_mbps: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "statistic": self.statistic,
+            "quantity": self.quantity,
+            "overhead": self.overhead,
+            "streams_down": self.streams_down,
+            "streams_up": self.streams_up,
+            "duration_s": self.duration_s,
+            "server": self.server,
+            "server_selection": self.server_selection,
+            "engine_statistic": self.engine_statistic,
+            "engine_download_mbps": self.engine_download_mbps,
+            "engine_upload_mbps": self.engine_upload_mbps,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> Method:
+        if not isinstance(data, Mapping):
+            raise RecordFormatError("method must be a JSON object")
+
+        def rate(key: str) -> float | None:
+            return None if data.get(key) is None else _number(data, key)
+
+        return cls(
+            engine=str(data["engine"]),
+            statistic=str(data["statistic"]),
+            quantity=str(data.get("quantity", PAYLOAD_GOODPUT)),
+            overhead=str(data.get("overhead", "none")),
+            streams_down=int(data.get("streams_down", 0)),
+            streams_up=int(data.get("streams_up", 0)),
+            duration_s=float(data.get("duration_s", 0.0)),
+            server=str(data.get("server", "")),
+            server_selection=str(data.get("server_selection", "given")),
+            engine_statistic=str(data.get("engine_statistic", "")),
+            engine_download_mbps=rate("engine_download_mbps"),
+            engine_upload_mbps=rate("engine_upload_mbps"),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """One measurement run against one server. ``started_at`` is aware UTC."""
@@ -81,6 +156,8 @@ class Measurement:
     # Traffic the probe's interface carried during the test beyond the test's own, kbit/s
     # (the agent's gating reads the counters around each test); None where not measured.
     cross_traffic_kbps: float | None = None
+    # How the engine measured (None in records written before engines were recorded).
+    method: Method | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
@@ -120,6 +197,7 @@ class Measurement:
             "duration_s": self.duration_s,
             "flags": list(self.flags),
             "cross_traffic_kbps": self.cross_traffic_kbps,
+            "method": None if self.method is None else self.method.to_json_dict(),
             "download": _direction_details(down),
             "upload": _direction_details(up),
             "samples": {
@@ -160,6 +238,8 @@ class Measurement:
                 flags=tuple(str(f) for f in data.get("flags", ())),
                 cross_traffic_kbps=(None if data.get("cross_traffic_kbps") is None
                                     else _number(data, "cross_traffic_kbps")),
+                method=(None if data.get("method") is None
+                        else Method.from_json_dict(data["method"])),
             )
         except RecordFormatError:
             raise

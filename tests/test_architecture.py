@@ -16,7 +16,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "measurement.py", "wire.py", "units.py", "errors.py",
         "environment.py", "alert.py", "hostload.py")
-ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts")
+ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines")
+# Composition modules that sit above the adapters (no adapter may import them).
+COMPOSITION = ("probe.cli", "probe.agent", "probe.backends")
 # The agent's policy (schedule, campaign, agenda, clock decision, state, config, gating, alert
 # state) is held to the core's rule: time and randomness arrive as arguments, so a simulated
 # month runs in seconds.
@@ -77,7 +79,7 @@ class TestCoreIsSansIO:
 
     @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
     def test_core_imports_no_adapter_or_cli(self, path: Path) -> None:
-        above = {f"probe.{a}" for a in (*ADAPTERS, "cli", "agent")}
+        above = {f"probe.{a}" for a in ADAPTERS} | set(COMPOSITION)
         hits = {n for n in _imports(path) if any(n == a or n.startswith(a + ".") for a in above)}
         assert not hits, f"{path} imports {sorted(hits)}"
 
@@ -127,7 +129,7 @@ class TestAdaptersAreIndependent:
         ("adapter", "path"), ADAPTER_FILES, ids=lambda v: v if isinstance(v, str) else v.name
     )
     def test_no_sibling_imports(self, adapter: str, path: Path) -> None:
-        others = {f"probe.{a}" for a in ADAPTERS if a != adapter} | {"probe.cli", "probe.agent"}
+        others = {f"probe.{a}" for a in ADAPTERS if a != adapter} | set(COMPOSITION)
         hits = {n for n in _imports(path) if any(n == o or n.startswith(o + ".") for o in others)}
         assert not hits, f"{path} imports {sorted(hits)}"
 

@@ -31,6 +31,13 @@ discarded by the steady-state rule in docs/measurement.md and the rate is comput
 rest. Upload is counted as the server received it. --json prints exactly one JSON object with
 the raw samples; directions not measured are null.
 
+--backend chooses the engine (docs/engines.md): native (a `probe serve` server, the default),
+librespeed (any LibreSpeed server; several --server to pick the nearest), iperf3 (an iperf3
+server, HOST[:PORT]), speedtest (speedtest.net via speedtest-cli; no --server = nearest
+server), ndt7 (M-Lab or an ndt7 server; needs --consent-mlab for M-Lab's public servers).
+Every engine reports the probe's own statistic over its raw samples; the record's "method"
+says how the engine measured and what its own statistic said.
+
 Exit codes: 0 measured; 2 bad arguments; 3 server unreachable, refused or timed out;
 1 the server answered something unusable.
 """
@@ -48,16 +55,51 @@ def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: 
                         help="print exactly one JSON object (the measurement record) on stdout")
 
 
+def add_backend_options(parser: argparse.ArgumentParser, *, choose: bool = True) -> None:
+    """Engine options shared by ``measure`` and ``crosscheck``."""
+    from probe.backends import NAMES
+
+    if choose:
+        parser.add_argument("--backend", choices=NAMES, default="native",
+                            help="measurement engine (default native)")
+    parser.add_argument("--secure", action="store_true",
+                        help="speedtest: talk HTTPS to speedtest.net (needed since ~2022)")
+    parser.add_argument("--consent-mlab", action="store_true",
+                        help="ndt7: I agree that M-Lab publishes this test's result together "
+                             "with my IP address (required for M-Lab's servers)")
+    parser.add_argument("--locate-url", metavar="URL",
+                        help="ndt7: M-Lab Locate API to discover a server (default M-Lab's)")
+
+
+def engine_options(args: argparse.Namespace, servers: list[str] | None) -> Any:
+    from probe.engine.interface import EngineOptions
+
+    return EngineOptions(
+        servers=tuple(servers or ()), token=read_token(getattr(args, "token_file", None)),
+        secure=getattr(args, "secure", False), consent=getattr(args, "consent_mlab", False),
+        locate_url=getattr(args, "locate_url", None),
+    )
+
+
+def _servers(args: argparse.Namespace) -> list[str]:
+    value = args.server
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "measure", help="measure a line against a probe server",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--server", required=True, metavar="URL",
-                        help="the measurement server, e.g. http://198.18.0.1:8080")
+    parser.add_argument("--server", action="append", metavar="URL",
+                        help="the measurement server, e.g. http://198.18.0.1:8080 (repeat for "
+                             "librespeed to choose the nearest)")
     add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
     parser.add_argument("--token-file", type=Path, metavar="F",
                         help="file holding the server's shared token (sent as a Bearer token)")
+    add_backend_options(parser)
     add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -84,14 +126,14 @@ def build_plan(args: argparse.Namespace) -> Any:
 
 
 def measure_now(args: argparse.Namespace) -> Measurement:
-    """Measure ``--server`` with the plan and token the options give (``measure``, ``check``)."""
-    from probe.client import run_measurement
+    """Measure ``--server`` with the plan, token and backend the options give (``measure``,
+    ``check``)."""
+    from probe.backends import create
 
     plan = build_plan(args)
-    token = read_token(args.token_file)
+    engine = create(getattr(args, "backend", "native"), engine_options(args, _servers(args)))
     return run_with_display(
-        lambda on_progress: run_measurement(plan, args.server, token=token,
-                                            on_progress=on_progress),
+        lambda on_progress: engine.measure(plan, on_progress=on_progress),
         show_progress=not args.json,
     )
 
@@ -174,6 +216,9 @@ def _rate(value: float | None) -> str:
 def render_summary(m: Measurement) -> str:
     """A short human summary of one record."""
     lines = [f"server    {m.server}   ({m.streams} streams, {m.duration_s:g} s per direction)"]
+    if m.backend != "native" and m.method is not None:
+        lines.append(f"backend   {m.backend}: {m.method.streams_down} down / "
+                     f"{m.method.streams_up} up streams; {m.method.quantity}")
     for label, result in (("download", m.download), ("upload", m.upload)):
         if result is None:
             lines.append(f"{label:<9} not measured")

@@ -1,0 +1,67 @@
+"""The measurement engines by name: ``backend name -> factory`` (composition above adapters).
+
+``probe measure --backend``, ``probe crosscheck`` and the agent's config choose an engine by
+one of :data:`NAMES`; :func:`create` builds it from :class:`~probe.engine.interface.EngineOptions`.
+Adapters are imported only when their engine is built, so ``probe --help`` stays light and a
+missing optional extra (speedtest-cli) only matters to the engine that needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from probe.engine.interface import Engine, EngineFactory, EngineOptions, ProgressCallback
+from probe.engine.plan import MeasurePlan
+from probe.errors import UsageError
+from probe.measurement import Measurement, Method
+
+NATIVE_STATISTIC: Final = (
+    "probe steady-state window mean (warm-up discarded, docs/measurement.md)")
+
+
+class NativeEngine:
+    """The probe's own client against a ``probe serve`` server (``probe.client``)."""
+
+    name = "native"
+
+    def __init__(self, options: EngineOptions) -> None:
+        if len(options.servers) != 1:
+            raise UsageError("the native backend needs exactly one --server URL")
+        self.server = options.servers[0]
+        self.token = options.token
+
+    async def measure(self, plan: MeasurePlan, *, on_progress: ProgressCallback | None = None
+                      ) -> Measurement:
+        from probe.client import run_measurement
+
+        record = await run_measurement(plan, self.server, token=self.token,
+                                       on_progress=on_progress)
+        method = Method(
+            engine="probe native client", statistic=NATIVE_STATISTIC,
+            streams_down=plan.streams, streams_up=plan.streams, duration_s=plan.duration_s,
+            server=record.server,
+        )
+        return dataclasses.replace(record, method=method)
+
+
+def _librespeed(options: EngineOptions) -> Engine:
+    from probe.engines.librespeed import LibreSpeedEngine
+
+    return LibreSpeedEngine(options)
+
+
+FACTORIES: Final[Mapping[str, EngineFactory]] = {
+    "native": NativeEngine,
+    "librespeed": _librespeed,
+}
+NAMES: Final = tuple(FACTORIES)
+
+
+def create(name: str, options: EngineOptions) -> Engine:
+    """The engine called ``name``; UsageError naming the choices for an unknown one."""
+    factory: Callable[[EngineOptions], Engine] | None = FACTORIES.get(name)
+    if factory is None:
+        raise UsageError(f"unknown backend {name!r} (choose from {', '.join(NAMES)})")
+    return factory(options)
