@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.evaluate_cmd",
     "probe.cli.check_cmd",
     "probe.cli.agent_cmd",
+    "probe.cli.simulate_cmd",
+    "probe.cli.report_cmd",
 )
 
 DESCRIPTION = """\

@@ -7,13 +7,21 @@ failing gives a 95 % one-sided lower bound of only 9.1 %"). It never changes a v
 The bounds are beta quantiles: lower = B(α/2; k, n−k+1), upper = B(1−α/2; k+1, n−k). The
 regularized incomplete beta is evaluated by its continued fraction (modified Lentz) and
 inverted by bisection, so the router agent needs no scipy; ``tests/compliance`` checks the
-result against ``scipy.stats.beta.ppf``. Results are memoised on (k, n, level): a fleet
-evaluation shares few distinct (k, n) pairs (a de-bnetza campaign always has n = 30).
+result against ``scipy.stats.beta.ppf``. Results are memoised on (k, n, level): a de-bnetza
+campaign always has n = 30.
+
+Where scipy is installed (the ``analysis`` extra) the quantiles come from
+``scipy.special.betaincinv`` instead: a fleet whose subscribers have different test counts
+has thousands of distinct (k, n) pairs, and the pure bisection costs ~6 ms a pair (a minute
+for 100 000 subscribers) where scipy takes microseconds. Both agree to 1e-9 (tested); within
+one installation every caller gets the same backend, so a fleet and a single subscriber
+always see identical numbers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 DEFAULT_LEVEL = 0.95
@@ -73,14 +81,41 @@ def beta_quantile(q: float, a: float, b: float) -> float:
     return (lo + hi) / 2.0
 
 
-@lru_cache(maxsize=65_536)
-def clopper_pearson(failing: int, tests: int, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
-    """Two-sided exact interval for the failing share; (0, 1) when there are no tests."""
+def _scipy_quantile() -> Callable[[float, float, float], float] | None:
+    try:
+        from scipy.special import betaincinv  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    def quantile(q: float, a: float, b: float) -> float:
+        return float(betaincinv(a, b, q))
+
+    return quantile
+
+
+_fast_quantile = _scipy_quantile()
+
+
+def interval(failing: int, tests: int, level: float,
+             quantile: Callable[[float, float, float], float]) -> tuple[float, float]:
+    """The interval with a given beta quantile function (pure or scipy's)."""
     if tests < 0 or not 0 <= failing <= tests:
         raise ValueError(f"need 0 <= failing <= tests, got {failing} of {tests}")
     if tests == 0:
         return (0.0, 1.0)
     alpha = 1.0 - level
-    lower = 0.0 if failing == 0 else beta_quantile(alpha / 2, failing, tests - failing + 1)
-    upper = 1.0 if failing == tests else beta_quantile(1 - alpha / 2, failing + 1, tests - failing)
+    lower = 0.0 if failing == 0 else quantile(alpha / 2, failing, tests - failing + 1)
+    upper = 1.0 if failing == tests else quantile(1 - alpha / 2, failing + 1, tests - failing)
     return (lower, upper)
+
+
+def clopper_pearson_pure(failing: int, tests: int,
+                         level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """The interval by this module's own continued fraction and bisection (no scipy)."""
+    return interval(failing, tests, level, beta_quantile)
+
+
+@lru_cache(maxsize=65_536)
+def clopper_pearson(failing: int, tests: int, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Two-sided exact interval for the failing share; (0, 1) when there are no tests."""
+    return interval(failing, tests, level, _fast_quantile or beta_quantile)

@@ -1,0 +1,185 @@
+"""``probe report``: the fleet roll-up — 达标率 per plan/region/technology with intervals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from probe.cli import argtypes
+from probe.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from probe.compliance.contract import Contract
+
+FORMATS = ("table", "json", "csv", "html")
+PROFILE_NAMES = ("cn-miit", "de-bnetza", "eu-berec", "uk-ofcom", "us-fcc", "custom")
+
+DESCRIPTION = """\
+Evaluate every subscriber's window verdict with the same rule functions as `probe evaluate`
+and roll them up into 达标率 per group, with exact (Clopper-Pearson) 95 % intervals:
+
+  compliant subscribers  pass / (pass + shortfall); inconclusive ones are shown apart
+  compliant tests        per direction, tests the rule counted that reached its primary bar
+
+Sources: sqlite:PATH (a probe result store), parquet:DIR (a Parquet dataset, e.g. from
+`probe simulate`), influx:http://HOST:PORT?db=NAME[&rp=POLICY] (InfluxQL; the token, user:pass
+for 1.x, from $PROBE_INFLUX_TOKEN). --contracts is a directory of contract TOML files (or one
+file); measurements of subscribers without a contract are ignored (and counted).
+
+--from/--to take ISO 8601 times with an offset (2026-03-01T00:00Z) or ages (7d, 24h); the
+window is [from, to). --engine dask evaluates a Parquet source partitioned by subscriber on
+dask.distributed (--workers N local processes, or --scheduler ADDRESS of a running cluster).
+
+Exit 0 when the report was made, whatever the verdicts; 1 or 2 on bad input.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "report", help="fleet roll-up: 达标率 by plan, region, technology",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--source", required=True, metavar="KIND:WHERE",
+                        help="sqlite:PATH, parquet:DIR or influx:URL?db=NAME")
+    parser.add_argument("--contracts", required=True, type=Path, metavar="DIR",
+                        help="directory of contract TOML files (or one file)")
+    parser.add_argument("--profile", choices=PROFILE_NAMES,
+                        help="rule profile to apply instead of each plan's own")
+    parser.add_argument("--by", default="plan", metavar="LIST",
+                        help="comma-separated grouping: plan, region, technology, profile "
+                        "(default plan; '' for the whole fleet only)")
+    parser.add_argument("--from", dest="start", metavar="WHEN", help="window start (inclusive)")
+    parser.add_argument("--to", dest="end", metavar="WHEN", help="window end (exclusive)")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument("--per-subscriber", action="store_true",
+                        help="--format json: also list every subscriber's verdict and counts")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="where to evaluate (dask: parquet sources only)")
+    parser.add_argument("--workers", type=argtypes.positive_int, default=2, metavar="N",
+                        help="--engine dask: local worker processes (default 2)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="--engine dask: a running dask scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.set_defaults(handler=run)
+
+
+def _say(text: str) -> None:
+    print(f"probe report: {text}", file=sys.stderr, flush=True)
+
+
+def _when(text: str | None, flag: str) -> datetime | None:
+    from probe.cli.store_cmd import parse_since
+
+    try:
+        return parse_since(text)
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--since", flag)) from None
+
+
+def _grouping(text: str) -> list[str]:
+    from probe.report.rollup import GROUP_DIMENSIONS
+
+    by = [b.strip() for b in text.split(",") if b.strip()]
+    unknown = [b for b in by if b not in GROUP_DIMENSIONS]
+    if unknown:
+        raise UsageError(f"--by {text!r}: choose from {', '.join(GROUP_DIMENSIONS)}")
+    return by
+
+
+def run(args: argparse.Namespace) -> int:
+    from probe.cli.report_sources import load_contract_dir, parse_source
+
+    began = time.perf_counter()
+    fmt = "json" if args.json else args.format
+    by = _grouping(args.by)
+    source = parse_source(args.source)
+    start, end = _when(args.start, "--from"), _when(args.end, "--to")
+    if start is not None and end is not None and not start < end:
+        raise UsageError(f"--from ({start.isoformat()}) must be before --to ({end.isoformat()})")
+    if args.engine == "dask" and source.kind != "parquet":
+        raise UsageError("--engine dask reads Parquet: use --source parquet:DIR")
+    contracts = load_contract_dir(args.contracts)
+    _say(f"{len(contracts):,} contracts loaded from {args.contracts}")
+    if args.engine == "dask":
+        summary, meta = _evaluate_dask(args, Path(source.location), contracts, start, end)
+    else:
+        summary, meta = _evaluate_local(source, contracts, args.profile, start, end)
+    from probe.report.render import to_csv, to_html, to_json, to_table
+    from probe.report.rollup import rollup
+
+    meta.update(source=source.describe(), profile=args.profile, engine=args.engine,
+                **{"from": None if start is None else start.isoformat(),
+                   "to": None if end is None else end.isoformat()})
+    report = rollup(summary, by, meta, per_subscriber=args.per_subscriber)
+    text = {"table": to_table, "json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+    _write(args.output, text if text.endswith("\n") else text + "\n")
+    _say(f"{report.overall.subscribers:,} subscribers, {report.overall.shortfall:,} with a "
+         f"shortfall; done in {time.perf_counter() - began:.1f} s")
+    return EXIT_OK
+
+
+def _evaluate_local(source: Any, contracts: dict[str, Contract], profile: str | None,
+                    start: datetime | None, end: datetime | None,
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from probe.cli.report_sources import read_source
+    from probe.compliance.fleet import evaluate_fleet
+    from probe.report.summary import summarise
+
+    _say(f"reading {source.describe()}")
+    frame = read_source(source, start, end)
+    meta = _coverage(frame, contracts)
+    _say(f"{len(frame):,} measurements read; evaluating {len(contracts):,} subscribers")
+    evaluations = evaluate_fleet(frame, contracts, profile=profile)
+    return summarise(evaluations, contracts), meta
+
+
+def _evaluate_dask(args: argparse.Namespace, directory: Path, contracts: dict[str, Contract],
+                   start: datetime | None, end: datetime | None,
+                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from probe.dataset.parquet import describe
+    from probe.scaleout.dask_report import evaluate_on_dask
+
+    info = describe(directory)
+    where = args.scheduler or f"a local cluster of {args.workers} worker process(es)"
+    _say(f"evaluating {len(info.files)} Parquet file(s) in {directory} on dask ({where})"
+         + ("" if info.whole_subscribers else "; shuffling by subscriber first"))
+    result = evaluate_on_dask(info.files, contracts, whole_subscribers=info.whole_subscribers,
+                              profile=args.profile, start=start, end=end,
+                              workers=args.workers, scheduler=args.scheduler, progress=_say)
+    return result.summary, {"measurements": result.measurements,
+                            "notes": _notes(result.unknown_rows, result.unknown_example)}
+
+
+def _coverage(frame: pd.DataFrame, contracts: dict[str, Contract]) -> dict[str, Any]:
+    ids = frame["subscriber_id"]
+    known = ids.isin(list(contracts))
+    unknown = int((~known).sum())
+    example = str(ids[~known].iloc[0]) if unknown else ""
+    return {"measurements": int(known.sum()), "notes": _notes(unknown, example)}
+
+
+def _notes(unknown: int, example: str) -> list[str]:
+    if not unknown:
+        return []
+    _say(f"warning: {unknown:,} measurement(s) of subscribers without a contract were "
+         f"ignored (e.g. {example!r})")
+    return [f"{unknown:,} measurement(s) of subscribers without a contract were ignored "
+            f"(e.g. {example!r})"]
+
+
+def _write(output: str | None, text: str) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
+    _say(f"written to {output}")

@@ -1,0 +1,146 @@
+"""``probe report --engine dask``: evaluate a Parquet dataset partitioned by subscriber.
+
+A subscriber's verdict depends only on its own measurements (the compliance core's property
+test: a shuffled fleet gives every subscriber exactly the evaluation it gets alone), so the
+fleet splits into partitions that each hold whole subscribers, and each partition runs the
+unchanged :func:`~probe.compliance.fleet.evaluate_fleet` + :func:`~probe.report.summary
+.summarise`. Datasets written by ``probe simulate`` promise whole subscribers per file (their
+manifest), so a file is a partition; any other dataset is first shuffled by ``subscriber_id``
+(dask's hash shuffle). Contracts are scattered to every worker once. Subscribers with a
+contract but no measurement are evaluated on the client (an empty window is inconclusive).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from probe.compliance.contract import Contract
+from probe.compliance.fleet import evaluate_fleet
+from probe.compliance.frame import COLUMNS
+from probe.errors import ConfigError, RecordFormatError
+from probe.report.columns import RATE_COLUMNS, core_frame
+from probe.report.summary import SUMMARY_COLUMNS, summarise
+
+READ_COLUMNS = ("subscriber_id", "started_at", *RATE_COLUMNS, "flags")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionResult:
+    summary: pd.DataFrame
+    measurements: int  # rows of subscribers with a contract, in the window
+    unknown_rows: int  # rows of subscribers without one
+    unknown_example: str
+
+
+@dataclass(frozen=True, slots=True)
+class DaskResult:
+    summary: pd.DataFrame
+    measurements: int
+    unknown_rows: int
+    unknown_example: str
+    partitions: int
+
+
+def evaluate_partition(
+    part: pd.DataFrame, contracts: Mapping[str, Contract], profile: str | None,
+    start: datetime | None, end: datetime | None,
+) -> PartitionResult:
+    """One partition (whole subscribers): the summary rows of the subscribers it holds."""
+    frame = core_frame(part)
+    if start is not None:
+        frame = frame[frame["started_at"] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[frame["started_at"] < pd.Timestamp(end)]
+    ids = frame["subscriber_id"].astype(str)
+    known = ids.isin(list(contracts))
+    unknown = ids[~known]
+    present = {s: contracts[s] for s in pd.unique(ids[known])}
+    summary = (summarise(evaluate_fleet(frame[known.to_numpy()], present, profile=profile),
+                         present)
+               if present else pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
+    return PartitionResult(summary, int(known.sum()), int(unknown.size),
+                           str(unknown.iloc[0]) if unknown.size else "")
+
+
+def _dask() -> tuple[Any, Any, Any]:
+    try:
+        import dask.dataframe as dd  # noqa: PLC0415  # the fleet extra, loaded only when used
+        from distributed import Client, LocalCluster  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError("--engine dask needs dask: pip install 'broadband-probe[fleet]'") \
+            from None
+    return dd, Client, LocalCluster
+
+
+def evaluate_on_dask(
+    files: Sequence[Path], contracts: Mapping[str, Contract], *, whole_subscribers: bool,
+    profile: str | None = None, start: datetime | None = None, end: datetime | None = None,
+    workers: int = 2, scheduler: str | None = None,
+    progress: Callable[[str], None] = lambda _text: None,
+) -> DaskResult:
+    """Evaluate the dataset's files on a cluster (a running ``scheduler``, or ``workers``
+    local processes started and stopped here); summary rows in subscriber order."""
+    dd, client_type, cluster_type = _dask()
+    cluster = None
+    if scheduler is None:
+        cluster = cluster_type(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        with client_type(scheduler or cluster) as client:
+            return _run(dd, client, files, contracts, whole=whole_subscribers,
+                        profile=profile, start=start, end=end, progress=progress)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the dask scheduler {scheduler or 'started here'}: "
+                          f"{exc}") from None
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Contract], *,
+         whole: bool, profile: str | None, start: datetime | None, end: datetime | None,
+         progress: Callable[[str], None]) -> DaskResult:
+    from distributed import as_completed  # noqa: PLC0415
+
+    try:
+        ddf = dd.read_parquet([str(f) for f in files], columns=None, split_row_groups=False)
+    except Exception as exc:  # dask/pyarrow raise their own families
+        raise RecordFormatError(f"cannot read the Parquet dataset: {exc}") from None
+    missing = [c for c in ("subscriber_id", "started_at") if c not in ddf.columns]
+    if missing:
+        raise RecordFormatError(f"the Parquet files lack the column(s) {', '.join(missing)}")
+    ddf = ddf[[c for c in READ_COLUMNS if c in ddf.columns]]
+    if not whole:
+        # Rows of one subscriber may sit in several files: bring them together first.
+        ddf = ddf.shuffle("subscriber_id")
+    # One copy of the contracts per worker, not one per task (wrapped: a scattered dict would
+    # be scattered item by item).
+    [shared] = client.scatter([dict(contracts)], broadcast=True)
+    parts = client.compute(ddf.to_delayed())
+    futures = client.map(evaluate_partition, parts, contracts=shared, profile=profile,
+                         start=start, end=end, pure=False)
+    results: list[PartitionResult] = []
+    for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
+        results.append(future.result())
+        progress(f"partition {done} of {len(futures)} evaluated")
+    seen = set().union(*(set(r.summary["subscriber_id"]) for r in results))
+    absent = {s: c for s, c in contracts.items() if s not in seen}
+    frames = [r.summary for r in results if len(r.summary)]
+    if absent:
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+        empty["subscriber_id"] = empty["subscriber_id"].astype(object)
+        empty["started_at"] = pd.to_datetime(empty["started_at"], utc=True)
+        empty["flagged"] = empty["flagged"].astype(bool)
+        frames.append(summarise(evaluate_fleet(empty, absent, profile=profile), absent))
+    summary = pd.concat(frames, ignore_index=True).sort_values(
+        "subscriber_id", kind="stable", ignore_index=True)
+    example = next((r.unknown_example for r in results if r.unknown_example), "")
+    return DaskResult(summary, sum(r.measurements for r in results),
+                      sum(r.unknown_rows for r in results), example, len(futures))
