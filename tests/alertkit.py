@@ -93,7 +93,8 @@ class Alertmanager:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def write_config(self) -> Path:
+        """A config whose one receiver is the webhook, grouped per subscriber, short waits."""
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "alertmanager.yml"
         config.write_text(self.config or f"""\
@@ -109,14 +110,19 @@ receivers:
       - url: "{self.webhook_url}"
         send_resolved: true
 """)
+        return config
+
+    def argv(self) -> list[str]:
+        return [ALERTMANAGER, f"--config.file={self.write_config()}",
+                f"--storage.path={self.root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]
+
+    def start(self) -> None:
+        argv = self.argv()
         log = self.root / "alertmanager.log"
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [ALERTMANAGER, f"--config.file={config}",
-                 f"--storage.path={self.root / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}",
-                 "--cluster.listen-address=", "--log.level=warn"],
-                stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         _wait_ready(f"{self.url}/-/ready", self.proc, log, {200})
 
     def stop(self) -> None:
