@@ -137,6 +137,10 @@ def observe(state: AlertState, outcome: TestOutcome) -> Step:
             return Step(AlertState(others, firing), alerts=resolved, note=note)
         return Step(AlertState(state.suspects, firing), alerts=resolved)
 
+    if all(state.firing_for(subscriber, cid) is not None for cid in failing):
+        # Every bar it misses is already alerting: nothing new to confirm, no retest spent.
+        return Step(AlertState(others, firing), alerts=resolved,
+                    note=f"shortfall on {server}, already alerting")
     if suspect is None or server == suspect.server:
         # A first bad test (or a repeat on the same server): suspicion, retest elsewhere now.
         fresh = Suspect(subscriber, server, outcome.measurement.id, at,

@@ -118,6 +118,18 @@ class TestDedup:
         assert "900 Mbit/s reaches" in resolved.annotation_map["resolved_by"]
         assert line.state.firing == ()
 
+    def test_no_retest_spent_while_the_bar_is_already_alerting(self) -> None:
+        line = Line()
+        line.test(700.0, 0)
+        line.test(700.0, 1)
+        assert line.retests == 1
+        for i in range(4):
+            step = line.test(700.0, i % 2)
+            assert step.retest is None
+            assert step.note.endswith("already alerting")
+        line.test(500.0, 0)  # now the minimum is missed too: that is new, so retest
+        assert line.retests == 2
+
     def test_a_new_episode_after_resolution_fires_again(self) -> None:
         line = Line()
         line.test(700.0, 0)
