@@ -52,9 +52,16 @@ def _librespeed(options: EngineOptions) -> Engine:
     return LibreSpeedEngine(options)
 
 
+def _iperf3(options: EngineOptions) -> Engine:
+    from probe.engines.iperf3 import Iperf3Engine
+
+    return Iperf3Engine(options)
+
+
 FACTORIES: Final[Mapping[str, EngineFactory]] = {
     "native": NativeEngine,
     "librespeed": _librespeed,
+    "iperf3": _iperf3,
 }
 NAMES: Final = tuple(FACTORIES)
 

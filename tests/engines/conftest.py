@@ -54,3 +54,33 @@ def php_librespeed_backend_dir(tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("librespeed-nested")
     shutil.copytree(LIBRESPEED_BACKEND, root / "backend")
     yield from _php_backend(root)
+
+
+@pytest.fixture
+def iperf3_server() -> Iterator[str]:
+    """``iperf3 -s -J -i 0.1`` on a free loopback port (JSON, 100 ms intervals, so upload is
+    counted by the server); yields ``127.0.0.1:PORT``."""
+    if shutil.which("iperf3") is None:
+        pytest.skip("iperf3 is not installed (.ci/setup installs it)")
+    port = free_port()
+    proc = subprocess.Popen(["iperf3", "-s", "-J", "-i", "0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        _wait_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+def _wait_port(port: int, timeout_s: float = 10.0) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
