@@ -58,10 +58,17 @@ def _iperf3(options: EngineOptions) -> Engine:
     return Iperf3Engine(options)
 
 
+def _speedtest(options: EngineOptions) -> Engine:
+    from probe.engines.speedtest import SpeedtestEngine
+
+    return SpeedtestEngine(options)
+
+
 FACTORIES: Final[Mapping[str, EngineFactory]] = {
     "native": NativeEngine,
     "librespeed": _librespeed,
     "iperf3": _iperf3,
+    "speedtest": _speedtest,
 }
 NAMES: Final = tuple(FACTORIES)
 

@@ -19,6 +19,9 @@ so that any HTTP client can be pointed at a server:
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
 ``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
 ``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).
+Ookla legacy (speedtest-cli), under ``/speedtest/``: ``random{N}x{N}.jpg`` (the byte count of
+Ookla's file of that name), ``upload.php`` (POST, answers ``size=<received>``), ``latency.txt``
+(``test=test``).
 
 Errors: 400 bad parameter, 401 missing/wrong token, 404 unknown path, 405 wrong method,
 408 an upload past the duration cap, 413 over the byte cap, 503 + ``Retry-After`` when the
@@ -41,6 +44,13 @@ LIBRESPEED_PREFIXES: Final = ("", "/backend")
 LIBRESPEED_GARBAGE: Final = "/garbage.php"
 LIBRESPEED_EMPTY: Final = "/empty.php"
 LIBRESPEED_GETIP: Final = "/getIP.php"
+
+SPEEDTEST_PREFIX: Final = "/speedtest"
+# Sizes of Ookla's legacy test images random{N}x{N}.jpg (speedtest-cli asks for these N).
+SPEEDTEST_IMAGE_BYTES: Final = {
+    350: 245_388, 500: 505_544, 750: 1_118_012, 1000: 1_986_284, 1500: 4_468_241,
+    2000: 7_907_740, 2500: 12_407_926, 3000: 17_816_816, 3500: 24_262_167, 4000: 31_625_365,
+}
 
 PARAM_BYTES: Final = "bytes"
 PARAM_TOKEN: Final = "token"
