@@ -12,6 +12,7 @@ provisioning does not resolve ``__inputs`` (grafana/grafana#10786).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -128,10 +129,16 @@ def _variable(var: Variable, flavour: Flavour) -> dict[str, Any]:
     }
 
 
+def influx_alias(legend: str) -> str:
+    """A legend in Prometheus form (``{{region}} tests``) as an InfluxQL alias
+    (``$tag_region tests``): the two data sources name series differently."""
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", r"$tag_\1", legend)
+
+
 def _target(query: Query, flavour: Flavour, ref: str) -> dict[str, Any]:
     if flavour == "influxql":
         return {"refId": ref, "datasource": DATASOURCE, "query": query.influxql, "rawQuery": True,
-                "resultFormat": "time_series", "alias": query.legend}
+                "resultFormat": "time_series", "alias": influx_alias(query.legend)}
     return {"refId": ref, "datasource": DATASOURCE, "expr": query.metricsql,
             "legendFormat": query.legend or "__auto", "instant": query.instant,
             "range": not query.instant, "format": "heatmap" if query.heatmap else "time_series",

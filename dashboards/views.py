@@ -66,9 +66,13 @@ def ratio_distribution(direction: str) -> Query:
     )
 
 
-def _bars(title: str, query: Query, description: str, w: int = 8) -> Panel:
-    return Panel(title, "bargauge", (query,), description=description, unit="percent",
-                 w=w, h=8, thresholds=PERCENT, minimum=0, maximum=100,
+def _bars(title: str, query: Query, description: str, w: int = 8, *, share: bool = True
+          ) -> Panel:
+    """Horizontal bars: a share (0-100 %, red-orange-green) or, with ``share=False``, a count."""
+    return Panel(title, "bargauge", (query,), description=description,
+                 unit="percent" if share else "none", w=w, h=8,
+                 thresholds=PERCENT if share else (), minimum=0,
+                 maximum=100 if share else None,
                  options={"displayMode": "gradient", "orientation": "horizontal",
                           "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                             "values": False}})
@@ -182,7 +186,7 @@ SUBSCRIBER = Dashboard(
             metricsql=f"sum by (verdict) (count_over_time(broadband_duration_s{{{SUB_SEL}}}"
                       "[$__range]))",
             legend="{{verdict}}", instant=True),
-            "tests by per-test verdict (pass, shortfall, inconclusive)", w=8),
+            "tests by per-test verdict (pass, shortfall, inconclusive)", w=8, share=False),
         _stat("Compliant tests", Query(
             influxql=f'SELECT mean("compliant") * 100 FROM "broadband" WHERE $timeFilter AND '
                      f"{SUB}",
@@ -244,7 +248,7 @@ PROBES = Dashboard(
             metricsql=f"last_over_time(broadband_probe_outbox_backlog{{{PROBE_SEL}}}"
                       "[$__range])",
             legend="{{probe_id}}", instant=True),
-            "measurements waiting in each probe's outbox (broadband_probe)", w=12),
+            "measurements waiting in each probe's outbox (broadband_probe)", w=12, share=False),
         Panel("Deferred and skipped tests (since agent start)", "bargauge", tuple(
             Query(influxql=f'SELECT last("tests_{what}") FROM "broadband_probe" WHERE '
                            f'$timeFilter AND {PROBE} GROUP BY "probe_id"',
@@ -258,19 +262,20 @@ PROBES = Dashboard(
             Query(influxql=f'SELECT count("duration_s") FROM "broadband" WHERE $timeFilter AND '
                            f'{PROBE} GROUP BY "server"',
                   metricsql=f"sum by (server) (count_over_time(broadband_duration_s"
-                            f"{{{PROBE_SEL}}}[$__range]))", legend="tests", instant=True),
+                            f"{{{PROBE_SEL}}}[$__range]))", legend="{{server}}: tests",
+                  instant=True),
             Query(influxql=f'SELECT mean("download_mbps") FROM "broadband" WHERE $timeFilter '
                            f'AND {PROBE} GROUP BY "server"',
                   metricsql=f"sum by (server) (sum_over_time(broadband_download_mbps"
                             f"{{{PROBE_SEL}}}[$__range])) / sum by (server) (count_over_time("
                             f"broadband_download_mbps{{{PROBE_SEL}}}[$__range]))",
-                  legend="mean download", instant=True),
+                  legend="{{server}}: mean download", instant=True),
             Query(influxql=f'SELECT mean("compliant") * 100 FROM "broadband" WHERE $timeFilter '
                            f'AND {PROBE} GROUP BY "server"',
                   metricsql=f"100 * sum by (server) (sum_over_time(broadband_compliant"
                             f"{{{PROBE_SEL}}}[$__range])) / sum by (server) (count_over_time("
                             f"broadband_compliant{{{PROBE_SEL}}}[$__range]))",
-                  legend="compliant %", instant=True),
+                  legend="{{server}}: compliant %", instant=True),
         ), description="tests, mean download (Mbit/s) and compliant share per measurement "
                        "server", w=12),
     ),
