@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "simulate", "report", "measurement.py", "wire.py", "units.py",
         "errors.py", "environment.py", "alert.py", "hostload.py")
 ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines", "dataset",
-            "scaleout")
+            "scaleout", "fieldreport")
 # Composition modules that sit above the adapters (no adapter may import them).
 COMPOSITION = ("probe.cli", "probe.agent", "probe.backends")
 # The agent's policy (schedule, campaign, agenda, clock decision, state, config, gating, alert

@@ -1,4 +1,5 @@
-"""``probe check``: measure now and judge that one test against the subscriber's contract."""
+"""``probe check``: the guided on-site check - diagnostics, measurement, verdict, attribution,
+report - and the human rendering of a per-test verdict (shared with ``probe demo``)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,43 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from probe.engine.plan import DEFAULT_DURATION_S
-from probe.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_SHORTFALL, ContractError
+from probe.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_SHORTFALL,
+    ConfigError,
+    ContractError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
+    from probe.cli.check_run import CheckResult
+    from probe.compliance.attribution import Attribution
+    from probe.compliance.contract import Contract
     from probe.compliance.verdict import TestVerdict
+    from probe.environment import HostFacts
 
 DESCRIPTION = """\
-Measure the line now (as `probe measure` does) and check this one test against every per-test
-bar of the contract's rule profile (e.g. de-bnetza: normally available and minimum rate per
-direction). One test cannot establish a statutory shortfall - `probe evaluate` applies the
-window rules to a series - but it says whether this test counts for or against the line.
+A guided on-site check: does this line meet the contract, and if not, is it the line or the
+home? Steps, with live progress: environment diagnostics (the interface towards the server,
+Ethernet speed/duplex or Wi-Fi signal/band/rate, this device's own throughput ceiling from a
+cached loopback self-test), idle latency, download, upload (loaded latency beside each), the
+per-test verdict against every bar of the contract's rule profile, and the attribution.
 
-A test flagged as limited by the local environment is not evidence of a shortfall: if it
-misses a bar the verdict is inconclusive. Exit codes: 0 pass, 4 shortfall, 5 inconclusive,
-3 server unreachable, 1 bad contract file, 2 bad arguments.
---json prints one object: the test verdict (verdict, profile, criteria) plus "measurement".
+Give the ISP's own (on-net) server first; a second --server (off-net) tells a shortfall on the
+access line from one beyond it. The verdict judges the first server's test.
+
+Attribution: a local cause that can explain a miss (a 100 Mbit/s port under a faster plan,
+Wi-Fi, a client too slow for the plan, a busy device, other traffic) makes the verdict
+inconclusive for the ISP, with the explanation and the fix; facts that could not be read are
+shown as unknown, never guessed. One test cannot establish a statutory shortfall - `probe
+evaluate` applies the window rules to a series.
+
+--report DIR writes report.html and report.pdf (English and Simplified Chinese; needs the
+`report` extra). --json prints one object: the test verdict (verdict, profile, criteria),
+"attribution", "environment", "measurement", "offnet", "report".
+Exit codes (the verdict for the ISP): 0 pass, 4 shortfall, 5 inconclusive, 3 server
+unreachable, 1 bad contract file, 2 bad arguments.
 """
 
 
@@ -30,13 +53,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from probe.cli.store_cmd import add_store_arguments
 
     parser = subparsers.add_parser(
-        "check", help="measure now and judge the test against a contract",
+        "check", help="guided on-site check: verdict against a contract, and who is to blame",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--contract", required=True, type=Path, metavar="FILE",
                         help="contracts TOML file with [plan] and [contract]")
-    parser.add_argument("--server", required=True, metavar="URL",
-                        help="the measurement server, e.g. http://198.18.0.1:8080")
+    parser.add_argument("--server", required=True, metavar="URL", action="append",
+                        help="the measurement server, e.g. http://198.18.0.1:8080; give it "
+                             "twice for on-net (first) and off-net (second)")
     parser.add_argument("--subscriber", metavar="ID",
                         help="which contract of the file (needed when it has several)")
     parser.add_argument("--profile", choices=("cn-miit", "de-bnetza", "eu-berec", "uk-ofcom",
@@ -44,40 +68,115 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="rule profile to apply instead of the plan's own")
     parser.add_argument("--token-file", type=Path, metavar="F",
                         help="file holding the server's shared token (sent as a Bearer token)")
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="write report.html and report.pdf into DIR (needs the report extra)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="language of the attribution on the terminal (default en)")
+    parser.add_argument("--self-test", choices=("auto", "skip", "refresh"), default="auto",
+                        help="this device's throughput ceiling: auto uses a self-test cached "
+                             "for 7 days (runs one, ~5 s, when none), refresh re-runs it, "
+                             "skip leaves it unknown")
     add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
     add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
+def pick_contract(path: Path, subscriber: str | None) -> Contract:
     from probe.cli.contract_files import load_contracts
-    from probe.cli.measure_cmd import keep_then_emit, measure_now
-    from probe.compliance.check import check_measurement, resolve_profile
+
+    contracts = load_contracts(path).contracts
+    if subscriber is not None:
+        if subscriber not in contracts:
+            raise ContractError(f"{path}: no contract for subscriber "
+                                f"{subscriber!r} (has: {', '.join(contracts) or 'none'})")
+        return contracts[subscriber]
+    if len(contracts) == 1:
+        return next(iter(contracts.values()))
+    raise ContractError(f"{path}: has {len(contracts)} contracts; pick one with "
+                        "--subscriber" if contracts else
+                        f"{path}: contract: is required: check needs a [contract]")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from probe.cli.check_run import run_check
+    from probe.cli.measure_cmd import keep_then_emit
+    from probe.compliance.check import resolve_profile
     from probe.compliance.labels import fleet_labels
 
-    contracts = load_contracts(args.contract).contracts
-    if args.subscriber is not None:
-        if args.subscriber not in contracts:
-            raise ContractError(f"{args.contract}: no contract for subscriber "
-                                f"{args.subscriber!r} (has: {', '.join(contracts) or 'none'})")
-        contract = contracts[args.subscriber]
-    elif len(contracts) == 1:
-        contract = next(iter(contracts.values()))
-    else:
-        raise ContractError(f"{args.contract}: has {len(contracts)} contracts; pick one with "
-                            "--subscriber" if contracts else
-                            f"{args.contract}: contract: is required: check needs a [contract]")
+    if len(args.server) > 2:
+        raise UsageError("--server: give one (on-net) or two (on-net, then off-net) servers")
+    contract = pick_contract(args.contract, args.subscriber)
     resolve_profile(contract, args.profile)  # a plan unfit for the profile fails before measuring
-    record = measure_now(args)
-    verdict = check_measurement(contract, record, profile=args.profile)
-    labels = fleet_labels(contract, record.started_at, profile=args.profile)
-    keep_then_emit(record, args,
-                   json_body={**verdict.to_json_dict(), "measurement": record.to_json_dict()},
-                   text_extra=render_test_verdict(verdict, contract.plan.id),
+    if args.report is not None:
+        from probe.cli.report_output import require_report_extra
+
+        require_report_extra()
+        try:  # fail before measuring, not after
+            args.report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--report: cannot write into {args.report}: "
+                              f"{exc.strerror or exc}") from None
+    result = run_check(args, contract)
+    report_paths = None
+    if args.report is not None:
+        from probe.cli.report_output import write_check_report
+
+        report_paths = write_check_report(result, args.report)
+    fleet = fleet_labels(contract, result.record.started_at, profile=args.profile).to_json_dict()
+    if result.offnet is not None:
+        _keep_offnet(result, args, contract)
+    body = {**result.verdict.to_json_dict(), "attribution": result.attribution.to_json_dict(),
+            "environment": result.facts.to_json_list(),
+            "measurement": result.record.to_json_dict(),
+            "offnet": None if result.offnet is None else {
+                **result.offnet[1].to_json_dict(), "measurement": result.offnet[0].to_json_dict()},
+            "report": None if report_paths is None else {k: str(v) for k, v in
+                                                         report_paths.items()},
+            "elapsed_s": round(result.elapsed_s, 2)}
+    text = "\n".join([render_test_verdict(result.verdict, contract.plan.id),
+                      render_attribution(result.attribution, result.facts, args.lang)])
+    if report_paths:
+        text += "\n" + "\n".join(f"report    {p}" for p in report_paths.values())
+    keep_then_emit(result.record, args, json_body=body, text_extra=text,
                    subscriber_id=contract.subscriber_id, contract_ref=contract.plan.id,
-                   verdict=verdict.verdict,
-                   fleet=labels.to_json_dict())
-    return {"pass": EXIT_OK, "shortfall": EXIT_SHORTFALL}.get(verdict.verdict, EXIT_INCONCLUSIVE)
+                   verdict=result.attribution.isp_verdict, fleet=fleet)
+    return {"pass": EXIT_OK, "shortfall": EXIT_SHORTFALL}.get(result.attribution.isp_verdict,
+                                                              EXIT_INCONCLUSIVE)
+
+
+def _keep_offnet(result: CheckResult, args: argparse.Namespace, contract: Contract) -> None:
+    from probe.cli.store_cmd import store_measurement
+    from probe.errors import StoreError
+
+    if args.no_store or result.offnet is None:
+        return
+    from probe.compliance.labels import fleet_labels
+
+    record, verdict = result.offnet
+    fleet = fleet_labels(contract, record.started_at, profile=args.profile).to_json_dict()
+    try:
+        store_measurement(record, db=args.db, subscriber_id=contract.subscriber_id,
+                          contract_ref=contract.plan.id, verdict=verdict.verdict, fleet=fleet)
+    except StoreError as exc:
+        raise StoreError(f"off-net measurement NOT stored: {exc}") from None
+
+
+def render_attribution(attribution: Attribution, facts: HostFacts, lang: str = "en") -> str:
+    """The attribution for humans: the ISP's verdict, the cause, and each finding."""
+    from probe.compliance.attribution_text import VERDICT_WORDS
+
+    head = "for the ISP" if lang == "en" else "对运营商"
+    lines = [f"{head}: {VERDICT_WORDS[attribution.isp_verdict][lang]} - "
+             f"{attribution.summary[lang]}"]
+    for finding in attribution.findings:
+        mark = "!" if finding.limits else "-"
+        lines.append(f"  {mark} [{finding.rule}] {finding.explanation[lang]}")
+        for fact in finding.facts:
+            shown = "unknown" if fact.value is None else fact.value
+            lines.append(f"      {fact.name} = {shown}   ({fact.source})")
+        if finding.fix:
+            lines.append(f"      fix: {finding.fix[lang]}")
+    return "\n".join(lines)
 
 
 def render_test_verdict(verdict: TestVerdict, plan_id: str) -> str:
