@@ -110,3 +110,39 @@ class HostFacts:
     @classmethod
     def from_json_list(cls, data: Iterable[Mapping[str, Any]]) -> HostFacts:
         return cls(tuple(Fact.from_json_dict(d) for d in data))
+
+
+# The probe's own bytes on the interface: payload in 1514-byte frames per 1448 payload bytes,
+# plus this margin for ACKs, HTTP heads and latency probes (ACKs alone are ~2.3 % of a
+# direction's payload when every second segment is acknowledged without GRO).
+OWN_TRAFFIC_MARGIN: Final = 0.03
+FRAME_PER_PAYLOAD: Final = 1514 / 1448
+
+
+def cross_traffic_bytes_s(interface_bytes: int, own_payload_bytes: int, seconds: float,
+                          unread_bytes: float = 0.0) -> float | None:
+    """Bytes/s on the interface beyond what the probe's own transfers account for.
+
+    ``unread_bytes`` allows for what arrived but was never read: a download is cut at its
+    deadline with a receive buffer and the server's window in flight, up to about two
+    bandwidth-delay products. Traffic smaller than these margins reads as 0.
+    """
+    if seconds <= 0:
+        return None
+    own = own_payload_bytes * FRAME_PER_PAYLOAD * (1 + OWN_TRAFFIC_MARGIN) + unread_bytes
+    return max(0.0, interface_bytes - own) / seconds
+
+
+def unread_at_cut_bytes(rate_mbps: float | None, loaded_rtt_ms: float | None) -> float:
+    """Two bandwidth-delay products of a download (its loaded RTT, else 100 ms)."""
+    if rate_mbps is None:
+        return 0.0
+    rtt_s = (loaded_rtt_ms if loaded_rtt_ms is not None else 100.0) / 1000
+    return 2 * rate_mbps * 1e6 / 8 * rtt_s * FRAME_PER_PAYLOAD
+
+
+def other_cpu_share(busy_s: float, total_s: float, own_cpu_s: float) -> float | None:
+    """Share of all CPUs busy with anything but this process (0..1), from /proc/stat deltas."""
+    if total_s <= 0:
+        return None
+    return min(1.0, max(0.0, (busy_s - own_cpu_s) / total_s))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 from dataclasses import dataclass
 
 from probe.cli.guided import Steps
@@ -17,13 +19,24 @@ from probe.compliance.verdict import TestVerdict
 from probe.environment import (
     CLIENT_CEILING_DOWN_MBPS,
     CLIENT_CEILING_UP_MBPS,
+    CPU_LOAD_SHARE,
+    CROSS_TRAFFIC_BYTES_S,
     LINK_KIND,
     LINK_SPEED_MBPS,
     ROUTE_INTERFACE,
     WIFI_BAND,
     WIFI_SIGNAL_DBM,
+    Fact,
     HostFacts,
+    cross_traffic_bytes_s,
+    other_cpu_share,
+    unknown,
+    unread_at_cut_bytes,
 )
+from probe.errors import ConfigError
+from probe.hostfacts.counters import CounterReader
+from probe.hostfacts.files import HostRoot
+from probe.hostload import CounterSample, CpuSample
 from probe.measurement import Measurement
 
 
@@ -44,7 +57,9 @@ def run_check(args: argparse.Namespace, contract: Contract) -> CheckResult:
     steps = Steps.for_args(args.json)
     try:
         facts = _diagnose(args, steps)
+        watch = LoadWatch.start(facts)
         record = _measure(args, args.server[0], "on-net" if len(args.server) > 1 else "", steps)
+        facts = facts.with_facts(watch.stop(record))
         offnet_record = (None if len(args.server) < 2
                          else _measure(args, args.server[1], "off-net", steps))
         steps.begin("verdict", "verdict")
@@ -88,6 +103,69 @@ def _diagnose(args: argparse.Namespace, steps: Steps) -> HostFacts:
     steps.finish("ceiling", "this device's ceiling",
                  f"{shown} ({'self-test just run' if ran else 'cached self-test'})")
     return facts
+
+
+class LoadWatch:
+    """The interface counters and CPU times around the test (probe.hostfacts.counters)."""
+
+    def __init__(self, reader: CounterReader | None, why: str) -> None:
+        self.reader = reader
+        self.why = why
+        self.before: tuple[CounterSample, CpuSample | None, float] | None = None
+
+    @classmethod
+    def start(cls, facts: HostFacts) -> LoadWatch:
+        interface = facts.value(ROUTE_INTERFACE)
+        if not isinstance(interface, str):
+            return cls(None, "the interface towards the server is unknown")
+        root = HostRoot.from_env().path
+        try:
+            reader = CounterReader(interface, root=root)
+            watch = cls(reader, "")
+            watch.before = (reader.counters(), reader.cpu(), _own_cpu_s())
+        except ConfigError as exc:
+            return cls(None, str(exc))
+        return watch
+
+    def stop(self, record: Measurement) -> list[Fact]:
+        source = "/sys/class/net/IF/statistics, /proc/stat"
+        if self.reader is None or self.before is None:
+            return [unknown(CROSS_TRAFFIC_BYTES_S, source, self.why),
+                    unknown(CPU_LOAD_SHARE, source, self.why)]
+        source = (f"{self.reader.root / 'sys/class/net' / self.reader.interface / 'statistics'}"
+                  f" and {self.reader.root / 'proc/stat'}, before and after the test")
+        try:
+            after = self.reader.counters()
+        except ConfigError as exc:
+            return [unknown(CROSS_TRAFFIC_BYTES_S, source, str(exc)),
+                    unknown(CPU_LOAD_SHARE, source, str(exc))]
+        counters, cpu, own_s = self.before
+        seconds = after.t_s - counters.t_s
+        moved = after.rx_bytes - counters.rx_bytes + after.tx_bytes - counters.tx_bytes
+        own_payload = (record.download.transferred_bytes if record.download else 0) + \
+            (record.upload.transferred_bytes if record.upload else 0)
+        down = record.download
+        unread = unread_at_cut_bytes(None if down is None else down.goodput_mbps,
+                                     None if down is None else down.loaded_latency_ms)
+        cross = cross_traffic_bytes_s(moved, own_payload, seconds, unread)
+        facts = [Fact(CROSS_TRAFFIC_BYTES_S, None if cross is None else round(cross), source,
+                      f"{moved:,} bytes in {seconds:.1f} s, of which the test's own transfers "
+                      f"account for about {own_payload * 1514 / 1448 + unread:,.0f}")]
+        cpu_after = self.reader.cpu()
+        if cpu is None or cpu_after is None:
+            facts.append(unknown(CPU_LOAD_SHARE, source, "/proc/stat is not readable"))
+            return facts
+        tick = os.sysconf("SC_CLK_TCK")
+        share = other_cpu_share((cpu_after.busy - cpu.busy) / tick,
+                                (cpu_after.total - cpu.total) / tick, _own_cpu_s() - own_s)
+        facts.append(Fact(CPU_LOAD_SHARE, None if share is None else round(share, 3), source,
+                          "all CPUs, without this probe's own CPU time"))
+        return facts
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def describe_link(facts: HostFacts) -> str:

@@ -179,3 +179,38 @@ def test_real_host_never_raises() -> None:
     """On this machine (a container, maybe no sysfs entry): facts, not exceptions."""
     facts = collect("http://127.0.0.1:9")
     assert facts.value(ROUTE_INTERFACE) in (None, "lo")
+
+
+class TestLoadArithmetic:
+    """The probe's own bytes and CPU are taken out before judging the host busy."""
+
+    def test_own_traffic_is_not_cross_traffic(self) -> None:
+        from probe.environment import cross_traffic_bytes_s
+
+        payload = 250_000_000
+        wire = int(payload * 1514 / 1448 * 1.02)  # frames + ACKs
+        assert cross_traffic_bytes_s(wire, payload, 20.0) == 0.0
+        other = 4_000_000
+        measured = cross_traffic_bytes_s(wire + other + payload // 100, payload, 20.0)
+        assert measured is not None
+        assert 0 < measured < (other + payload // 100) / 20
+        assert cross_traffic_bytes_s(1, 0, 0.0) is None
+
+    def test_unread_tail_of_a_cut_download(self) -> None:
+        from probe.environment import cross_traffic_bytes_s, unread_at_cut_bytes
+
+        # 95 Mbit/s at 60 ms loaded RTT: ~1.5 MB may arrive unread after the cut.
+        unread = unread_at_cut_bytes(95.0, 60.0)
+        assert 1.4e6 < unread < 1.6e6
+        payload = 250_000_000
+        wire = int(payload * 1514 / 1448) + 1_000_000
+        assert cross_traffic_bytes_s(wire, payload, 20.0) == 0.0  # within the 3 % margin
+        assert cross_traffic_bytes_s(wire + 9_000_000, payload, 20.0, unread) > 0
+        assert unread_at_cut_bytes(None, None) == 0.0
+
+    def test_cpu_share_without_own_time(self) -> None:
+        from probe.environment import other_cpu_share
+
+        assert other_cpu_share(busy_s=10.0, total_s=40.0, own_cpu_s=8.0) == 0.05
+        assert other_cpu_share(busy_s=1.0, total_s=40.0, own_cpu_s=3.0) == 0.0
+        assert other_cpu_share(1.0, 0.0, 0.0) is None

@@ -31,6 +31,10 @@ def fake_port(tmp_path: Path, interface: str, speed_mbps: int) -> Path:
     (base / "type").write_text("1\n")
     (base / "speed").write_text(f"{speed_mbps}\n")
     (base / "duplex").write_text("full\n")
+    # Only the port's speed is injected: the byte counters are the real ones (resolved inside
+    # the client namespace, whose /sys shows its own interfaces). /proc/stat is left out: the
+    # lab's server and every other process on this shared machine would count as load.
+    (base / "statistics").symlink_to(f"/sys/class/net/{interface}/statistics")
     return tmp_path / "hostroot"
 
 
@@ -66,6 +70,9 @@ class TestAttributionInTheLab:
         # The route is the kernel's own answer inside the client namespace.
         assert env["route.interface"]["value"] == shaped_lab.client_dev
         assert env["route.interface"]["source"].startswith("ip -o route get")
+        # Nothing else used the link: the counters account for the test's own bytes.
+        assert 0 <= env["link.cross_traffic_bytes_s"]["value"] < 25_000
+        assert env["host.cpu_load_share"]["value"] is None
         # The self-test ran on the namespace's loopback and is far above 100 Mbit/s.
         assert env["client.ceiling_down_mbps"]["value"] > 300
 
