@@ -118,6 +118,8 @@ class LoadWatch:
         interface = facts.value(ROUTE_INTERFACE)
         if not isinstance(interface, str):
             return cls(None, "the interface towards the server is unknown")
+        if interface == "lo":
+            return cls(None, "the server is on this host: its own traffic and CPU would count")
         root = HostRoot.from_env().path
         try:
             reader = CounterReader(interface, root=root)

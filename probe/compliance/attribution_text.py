@@ -231,6 +231,9 @@ _SUMMARY: Final = {
 
 def summary(isp_verdict: str, cause: str) -> Texts:
     found = _SUMMARY.get((isp_verdict, cause))
+    if found is None and isp_verdict == "pass":
+        found = ("The line meets the contract in this test, even with the limits noted below.",
+                 "本次测试中线路达到合同约定，即使存在下列限制因素。")
     if found is None:
         en_v = VERDICT_WORDS.get(isp_verdict, {}).get("en", isp_verdict)
         zh_v = VERDICT_WORDS.get(isp_verdict, {}).get("zh", isp_verdict)
