@@ -31,6 +31,7 @@ from probe.agent.agenda import Agenda, Slot, counts_as_valid, valid_starts
 from probe.agent.clock import decide_clock
 from probe.agent.config import AgentConfig, ServerConfig
 from probe.agent.state import STATE_KEY, AgentState
+from probe.compliance.labels import fleet_labels
 from probe.errors import MeasurementError, ProbeError
 
 if TYPE_CHECKING:
@@ -350,10 +351,15 @@ class Agent:
                                            unsynchronised=unsynchronised)
         state_json = self._state_json()
 
+        # The fleet data model's plan/region/technology/period tags and contracted rates
+        # (docs/data-model.md), fixed now so a point forwarded later says the same.
+        fleet = None if checked is None else fleet_labels(self.contract, m.started_at)
+
         def save() -> None:
             store = self._db()
             store.save(m, probe_id=self.probe_id, subscriber_id=self.contract.subscriber_id,
-                       contract_ref=self.contract.plan.id, verdict=verdict)
+                       contract_ref=self.contract.plan.id, verdict=verdict,
+                       fleet=None if fleet is None else fleet.to_json_dict())
             store.put_state(STATE_KEY, state_json)
 
         # Shielded: a SIGTERM arriving now must not leave the commit half-way (it cannot in

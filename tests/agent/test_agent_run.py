@@ -51,6 +51,9 @@ def test_runs_n_stores_and_forwards_then_exits(
     series = victoria_metrics.export('broadband_download_mbps{probe_id="runs-n"}')
     stamps = sorted(t for s in series for t in s["timestamps"])
     assert len(stamps) == 2
+    # The fleet labels travel with each point (docs/data-model.md).
+    assert {(s["metric"]["plan"], s["metric"]["region"], s["metric"]["technology"])
+            for s in series} == {("de-cable-1000", "DE-BE", "cable")}
 
 
 def test_sigterm_mid_test_leaves_no_half_written_record(
