@@ -387,11 +387,11 @@ class Agent:
     async def _forward(self) -> None:
         """One forwarder pass in the store thread; on failure, retry later with backoff."""
         if self._forwarder is None or self._forward_task is not None:
+            await self._publish_backlog()
             return
         forwarder = self._forwarder
         report = await self._io_call(forwarder.drain)
-        if self.metrics is not None:
-            self.metrics.backlog(await self._io_call(lambda: self._db().status().backlog))
+        await self._publish_backlog()
         if report.failure is None:
             self._forward_failures = 0
             if report.delivered:
@@ -404,6 +404,10 @@ class Agent:
         self._event("forward failed", level=logging.WARNING, error=report.failure.message,
                     retry_in_s=round(delay, 1))
         self._forward_task = asyncio.ensure_future(self._forward_later(delay))
+
+    async def _publish_backlog(self) -> None:
+        if self.metrics is not None:
+            self.metrics.backlog(await self._io_call(lambda: self._db().status().backlog))
 
     async def _forward_later(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)

@@ -1,21 +1,22 @@
 """Prometheus ``/metrics`` for the agent: last rates, tests run/deferred/skipped/failed,
 campaign progress, outbox backlog, next planned test.
 
-Served by aiohttp on the agent's own event loop (prometheus-client's ``start_http_server``
-would add a thread that wakes every 0.5 s: the agent should not wake between tests). The
-registry is private, so importing the agent into another process never exports twice.
-prometheus-client is the optional extra ``agent``.
+Served by a few lines of asyncio on the agent's own event loop: prometheus-client's
+``start_http_server`` would add a thread that wakes every 0.5 s (the agent should not wake
+between tests), and aiohttp.web would add ~14 MB of resident memory for one GET. Each
+connection answers one request and closes. The registry is private, so importing the agent into
+another process never exports twice. prometheus-client is the optional extra ``agent``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from probe.errors import ConfigError
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from probe.agent.agenda import Slot
     from probe.agent.campaign import CampaignStatus
     from probe.agent.state import AgentState
@@ -28,6 +29,8 @@ try:
     HAVE_PROMETHEUS = True
 except ImportError:  # pragma: no cover - exercised when the extra is missing
     HAVE_PROMETHEUS = False
+
+REQUEST_TIMEOUT_S = 10.0
 
 
 class AgentMetrics:
@@ -62,45 +65,51 @@ class AgentMetrics:
                                registry=r)
         self.failures = Counter("probe_test_failures", "failed tests by server", ["server"],
                                 registry=r)
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        from aiohttp import web
-
-        app = web.Application()
-        app.router.add_get("/metrics", self._serve)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
         try:
-            await site.start()
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
         except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
             raise ConfigError(f"metrics.listen: cannot listen on {self.host}:{self.port}: "
                               f"{exc.strerror or exc}") from None
 
     @property
     def bound_port(self) -> int | None:
         """The port actually bound (port 0 in the config picks a free one)."""
-        if self._runner is None:
+        if self._server is None or not self._server.sockets:
             return None
-        for site in self._runner.sites:
-            server = getattr(site, "_server", None)
-            if server is not None and server.sockets:
-                return int(server.sockets[0].getsockname()[1])
-        return None
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
 
-    async def _serve(self, _request: web.Request) -> web.Response:
-        from aiohttp import web
-
-        return web.Response(body=generate_latest(self.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+            method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+            path = rest.split(" ", 1)[0].split("?", 1)[0]
+            if method not in ("GET", "HEAD"):
+                status, body, kind = "405 Method Not Allowed", b"GET /metrics\n", "text/plain"
+            elif path != "/metrics":
+                status, body, kind = "404 Not Found", b"see /metrics\n", "text/plain"
+            else:
+                status, body, kind = "200 OK", generate_latest(self.registry), \
+                    CONTENT_TYPE_LATEST
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: "
+                         f"{len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+            if method != "HEAD":
+                writer.write(body)
+            await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # a scraper that went away or sent garbage: nothing to answer
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     # -- updates from the loop ---------------------------------------------------------------
 

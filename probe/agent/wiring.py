@@ -216,7 +216,7 @@ def _forwarder(config: AgentConfig, config_dir: Path, store: SqliteStore) -> For
         return None
     from probe.sinks.config import resolve_sink_config
     from probe.sinks.forwarder import Forwarder
-    from probe.sinks.influx import InfluxWriter
+    from probe.sinks.plainhttp import HttpLineWriter
 
     sink = config.sink
     flags: dict[str, str | float | None] = {
@@ -224,7 +224,8 @@ def _forwarder(config: AgentConfig, config_dir: Path, store: SqliteStore) -> For
         "token_file": None if sink.token_file is None
         else str(resolve_path(sink.token_file, config_dir)),
         "timeout": sink.timeout_s}
-    return Forwarder(store, InfluxWriter(resolve_sink_config(flags, os.environ)))
+    # The stdlib writer, not influxdb-client: same request and outcomes, ~20 MB less resident.
+    return Forwarder(store, HttpLineWriter(resolve_sink_config(flags, os.environ)))
 
 
 def _read_clock(source: str) -> Reading:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from probe.agent.alerting import Alerting
 from probe.agent.clock import ClockReading
 from probe.agent.config import ScheduleConfig, ServerConfig
 from probe.agent.daemon import Agent, AgentDeps
+from probe.agent.metrics import AgentMetrics
 from probe.agent.wiring import schedule_policy
 from probe.alerts import FakeAlertSender
 from probe.measurement import Measurement
@@ -23,13 +25,17 @@ GOOD, BAD = (960.0, 49.0), (700.0, 49.0)  # de-cable-1000: normally 850, minimum
 
 
 def run_agent(tmp_path: Path, rates: dict[str, list[tuple[float, float]]], runs: int,
-              sender: FakeAlertSender) -> tuple[Agent, list[str]]:
+              sender: FakeAlertSender, *, metrics: AgentMetrics | None = None,
+              on_test: Callable[[], Awaitable[None]] | None = None,
+              ) -> tuple[Agent, list[str]]:
     contract = load_contract("de-cable-1000.toml")
     config = config_for(ScheduleConfig(interval_s=6.0, peak_interval_s=6.0, campaign="off"))
     tested: list[str] = []
 
     async def fake_measure(server: ServerConfig) -> Measurement:
         tested.append(server.name)
+        if on_test is not None:
+            await on_test()
         down, up = rates[server.name].pop(0)
         m = measurement(datetime.now(UTC), down, up)
         from dataclasses import replace
@@ -49,7 +55,8 @@ def run_agent(tmp_path: Path, rates: dict[str, list[tuple[float, float]]], runs:
     agenda.plan = due_now  # type: ignore[method-assign]
     alerting = Alerting([sender], plan=contract.plan.id, probe="p")
     agent = Agent(config, contract, agenda, deps, probe_id="p",
-                  directions=("download", "upload"), expected_bytes=0, alerting=alerting)
+                  directions=("download", "upload"), expected_bytes=0, alerting=alerting,
+                  metrics=metrics)
     asyncio.run(agent.run(runs=runs))
     return agent, tested
 
