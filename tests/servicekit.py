@@ -115,13 +115,21 @@ class VictoriaMetrics:
         status, _ = http("POST", f"{self.url}/write", "\n".join(lines).encode())
         return status
 
-    def query(self, expr: str, at_s: float, **params: str) -> list[dict[str, Any]]:
+    def query(self, expr: str, at_s: float) -> list[dict[str, Any]]:
         """An instant MetricsQL query at ``at_s`` (after a flush; ``nocache`` so the newest
         samples are not hidden by -search.latencyOffset); the ``result`` list."""
+        return self._prometheus("query", expr, time=f"{at_s:.3f}")
+
+    def query_range(self, expr: str, start_s: float, end_s: float, step_s: int
+                    ) -> list[dict[str, Any]]:
+        """A range query from ``start_s`` to ``end_s`` every ``step_s``; the ``result`` list."""
+        return self._prometheus("query_range", expr, start=f"{start_s:.3f}",
+                                end=f"{end_s:.3f}", step=f"{step_s}s")
+
+    def _prometheus(self, endpoint: str, expr: str, **params: str) -> list[dict[str, Any]]:
         self.force_flush()
-        args = urllib.parse.urlencode({"query": expr, "time": f"{at_s:.3f}", "nocache": "1",
-                                       **params})
-        status, body = http("GET", f"{self.url}/api/v1/query?{args}")
+        args = urllib.parse.urlencode({"query": expr, "nocache": "1", **params})
+        status, body = http("GET", f"{self.url}/api/v1/{endpoint}?{args}")
         assert status == 200, body
         answer = json.loads(body)
         assert answer["status"] == "success", answer
@@ -191,6 +199,22 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             status, data = http("GET", f"{self.url}/query?{body}")
         assert status == 200, data
         return dict(json.loads(data))
+
+    def series(self, q: str, db: str, epoch: str = "ms") -> list[dict[str, Any]]:
+        """The series one InfluxQL statement returns (times in ``epoch`` units); fails the
+        test if the statement failed."""
+        params = urllib.parse.urlencode({"q": q, "db": db, "epoch": epoch})
+        status, body = http("GET", f"{self.url}/query?{params}")
+        assert status == 200, body
+        result = json.loads(body)["results"][0]
+        assert "error" not in result, (q, result)
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def rows(self, q: str, db: str, epoch: str = "ns") -> list[dict[str, Any]]:
+        """One dict per returned row: the series' tags plus column -> value."""
+        return [{**s.get("tags", {}), **dict(zip(s["columns"], values, strict=True))}
+                for s in self.series(q, db, epoch) for values in s["values"]]
 
     def write(self, db: str, lines: list[str]) -> tuple[int, bytes]:
         return http("POST", f"{self.url}/write?db={db}&precision=ns", "\n".join(lines).encode())

@@ -6,12 +6,10 @@ webhook through vmalert and Alertmanager routed by the shipped example configura
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shutil
 import subprocess
 import time
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +25,7 @@ from tests.dashboards.conftest import DB, FLEET
 from tests.dashboards.queries import SERIES, prom_names
 from tests.dashboards.test_panel_queries import latest_decided, ms
 from tests.dashboards.test_provisioning import DEPLOY, grafana_rules, read
-from tests.servicekit import InfluxDB1, VictoriaMetrics, _wait_ready, http
+from tests.servicekit import InfluxDB1, VictoriaMetrics, _wait_ready
 from tests.support import free_port, stop_process
 
 VMALERT = shutil.which("vmalert") or "/usr/bin/vmalert"
@@ -113,10 +111,7 @@ def grafana_series(server: InfluxDB1, query: str, seconds: int, end: datetime = 
     end_ms = int(end.timestamp() * 1000)
     text = query.replace("$timeFilter", f"time > {end_ms - seconds * 1000}ms and "
                                         f"time <= {end_ms}ms")
-    status, body = http("GET", f"{server.url}/query?" + urllib.parse.urlencode(
-        {"q": text, "db": DB, "epoch": "ms"}))
-    assert status == 200, body
-    series = json.loads(body)["results"][0].get("series", [])
+    series = server.series(text, DB)
     return {frozenset(s["tags"].items()): s["values"][-1][1] for s in series}
 
 

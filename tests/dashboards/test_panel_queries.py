@@ -8,9 +8,7 @@ result must be non-empty and equal what the rule functions (``check_measurement`
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from statistics import mean
@@ -21,7 +19,7 @@ import pytest
 from tests.dashboards.conftest import DB, FLEET
 from tests.dashboards.fleet import SimTest
 from tests.dashboards.queries import PanelQuery, panel_queries
-from tests.servicekit import InfluxDB1, VictoriaMetrics, http
+from tests.servicekit import InfluxDB1, VictoriaMetrics
 
 pytestmark = pytest.mark.services
 
@@ -58,13 +56,7 @@ def influx_text(q: PanelQuery) -> str:
 
 
 def run_influx(server: InfluxDB1, q: PanelQuery) -> list[dict[str, Any]]:
-    params = urllib.parse.urlencode({"q": influx_text(q), "db": DB, "epoch": "ms"})
-    status, body = http("GET", f"{server.url}/query?{params}")
-    assert status == 200, body
-    result = json.loads(body)["results"][0]
-    assert "error" not in result, (q.label, result)
-    series: list[dict[str, Any]] = result.get("series", [])
-    return series
+    return server.series(influx_text(q), DB)
 
 
 def metricsql_text(q: PanelQuery) -> str:
@@ -82,14 +74,7 @@ def run_metricsql(vm: VictoriaMetrics, q: PanelQuery) -> list[dict[str, Any]]:
     # A per-day panel is asked at UTC midnights, as Grafana does with a 1d interval.
     first = math.ceil(start_ms() / DAY_MS) * DAY_MS if step_s == 86400 else start_ms()
     last = math.ceil(end_ms() / DAY_MS) * DAY_MS if step_s == 86400 else end_ms()
-    args = urllib.parse.urlencode({"query": metricsql_text(q), "start": first / 1000,
-                                   "end": last / 1000, "step": f"{step_s}s", "nocache": "1"})
-    status, body = http("GET", f"{vm.url}/api/v1/query_range?{args}")
-    assert status == 200, body
-    answer = json.loads(body)
-    assert answer["status"] == "success", answer
-    result: list[dict[str, Any]] = answer["data"]["result"]
-    return result
+    return vm.query_range(metricsql_text(q), first / 1000, last / 1000, step_s)
 
 
 # -- normalising results: {labels: value}, {labels: {values}}, {(labels, t): value} -------------

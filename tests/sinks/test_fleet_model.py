@@ -49,10 +49,7 @@ def influx(influxdb1: InfluxDB1) -> InfluxDB1:
 
 
 def influx_rows(server: InfluxDB1, q: str) -> list[dict[str, object]]:
-    result = server.query(q, db=DB)["results"][0]
-    assert "error" not in result, result
-    return [{**s.get("tags", {}), **dict(zip(s["columns"], v, strict=True))}
-            for s in result.get("series", []) for v in s["values"]]
+    return server.rows(q, DB)
 
 
 def test_influxql_computes_share_and_ratio(influx: InfluxDB1) -> None:

@@ -29,14 +29,7 @@ def db(influxdb1: InfluxDB1) -> InfluxDB1:
 
 
 def rows(server: InfluxDB1, q: str) -> list[dict[str, object]]:
-    result = server.query(q, db=DB)["results"][0]
-    assert "error" not in result, result
-    out = []
-    for series in result.get("series", []):
-        tags = series.get("tags", {})
-        for values in series["values"]:
-            out.append({**tags, **dict(zip(series["columns"], values, strict=True))})
-    return out
+    return server.rows(q, DB)
 
 
 class TestInfluxQL:
