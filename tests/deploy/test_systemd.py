@@ -25,7 +25,8 @@ needs_analyze = pytest.mark.skipif(
 HARDENING = ("DynamicUser=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
              "NoNewPrivileges=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
              "SystemCallFilter=@system-service", "SystemCallArchitectures=native",
-             "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "MemoryDenyWriteExecute=yes")
+             "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
+             "MemoryDenyWriteExecute=yes")
 # The exposure scores quoted in deploy/README.md (systemd 252); lower is better, 10 is none.
 MAX_EXPOSURE = 1.5
 
