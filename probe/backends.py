@@ -64,11 +64,18 @@ def _speedtest(options: EngineOptions) -> Engine:
     return SpeedtestEngine(options)
 
 
+def _ndt7(options: EngineOptions) -> Engine:
+    from probe.engines.ndt7 import Ndt7Engine
+
+    return Ndt7Engine(options)
+
+
 FACTORIES: Final[Mapping[str, EngineFactory]] = {
     "native": NativeEngine,
     "librespeed": _librespeed,
     "iperf3": _iperf3,
     "speedtest": _speedtest,
+    "ndt7": _ndt7,
 }
 NAMES: Final = tuple(FACTORIES)
 

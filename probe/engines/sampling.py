@@ -46,6 +46,7 @@ async def run_streams(
     on_progress: ProgressCallback | None = None,
     stagger_s: float = 0.0,
     server_timelines: Callable[[], tuple[tuple[tuple[float, int], ...], ...] | None] | None = None,
+    end_grace_s: float = 0.0,
 ) -> DirectionObservation:
     """Start ``streams`` (``stagger_s`` apart, as LibreSpeed does), sample, stop at the deadline.
 
@@ -97,14 +98,17 @@ async def run_streams(
             with contextlib.suppress(asyncio.CancelledError, MeasurementError, OSError):
                 await task
     elapsed = loop.time() - t0
-    completed = sum(1 for t in ended_at if t >= duration_s) + sum(
-        1 for task in tasks if task.cancelled())
+    # A stream that ends within ``end_grace_s`` of the deadline (a server that ends the test
+    # itself, as ndt7's does) ran the whole test.
+    on_time = [t for t in ended_at if t >= duration_s - end_grace_s]
+    early = [t for t in ended_at if t < duration_s - end_grace_s]
+    completed = len(on_time) + sum(1 for task in tasks if task.cancelled())
     timelines = server_timelines() if server_timelines is not None else None
     return DirectionObservation(
         samples=tuple(samples),
         streams_started=len(streams),
         streams_completed=min(completed, len(streams)),
-        all_running_until_s=min(ended_at) if ended_at and min(ended_at) < duration_s else None,
+        all_running_until_s=min(early) if early else None,
         server_timelines=timelines,
         server_received_bytes=(None if timelines is None
                                else sum(tl[-1][1] for tl in timelines if tl)),

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
-from probe.server import handlers, librespeed, speedtest, state
+from probe.server import handlers, librespeed, ndt7, speedtest, state
 from probe.server.config import ServerConfig
 from probe.server.guards import TransferSlots, json_errors, token_middleware
 from probe.server.handoff import release_held
@@ -80,4 +80,5 @@ def create_app(config: ServerConfig) -> web.Application:
     handlers.add_routes(app)
     librespeed.add_routes(app)
     speedtest.add_routes(app)
+    ndt7.add_routes(app)
     return app
