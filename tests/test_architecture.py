@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
-CORE = ("engine", "compliance", "simulate", "report", "measurement.py", "wire.py", "units.py",
+CORE = ("engine", "compliance", "evidence", "simulate", "report", "measurement.py", "wire.py",
+        "units.py",
         "errors.py", "environment.py", "alert.py", "hostload.py")
 ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines", "dataset",
             "scaleout", "fieldreport")

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.contracts_cmd",
     "probe.cli.evaluate_cmd",
     "probe.cli.check_cmd",
+    "probe.cli.evidence_cmd",
     "probe.cli.agent_cmd",
     "probe.cli.simulate_cmd",
     "probe.cli.report_cmd",

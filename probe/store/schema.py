@@ -84,6 +84,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX events_kind_at ON events (kind, at_us)",
     ),
+    # 4: the hash chain over stored records (probe.evidence.chain): one link per measurement,
+    # in insertion order. Rows stored before this migration are linked when the store is
+    # next opened (probe.store.chainlog.backfill). Retention trims links with their records
+    # from the front; the first kept link's prev_digest is the anchor a pack is checked from.
+    (
+        """CREATE TABLE chain (
+            seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
+            prev_digest TEXT NOT NULL,
+            digest TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

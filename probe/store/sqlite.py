@@ -22,8 +22,9 @@ from types import TracebackType
 from typing import Any
 
 from probe.errors import StoreError
+from probe.evidence.chain import ChainedEntry
 from probe.measurement import Measurement
-from probe.store import retention, schema
+from probe.store import chainlog, retention, schema
 from probe.store.records import (
     AgentEvent,
     OutboxEntry,
@@ -102,6 +103,7 @@ class SqliteStore:
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
                 schema.migrate(conn, where)
+                _link_unchained(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -140,6 +142,8 @@ class SqliteStore:
                 self._conn.execute(
                     "INSERT INTO records (seq, record_json) VALUES (?, ?)", (seq, record_json)
                 )
+                assert seq is not None  # sqlite3 sets it after a one-row INSERT
+                chainlog.append(self._conn, seq)
                 self._conn.execute("INSERT INTO outbox (seq) VALUES (?)", (seq,))
         self._saves += 1
         if self._saves % PRUNE_EVERY_SAVES == 0:
@@ -333,6 +337,36 @@ class SqliteStore:
                            subscriber_id=sub, detail=json.loads(detail))
                 for at, k, probe, sub, detail in reversed(rows)]
 
+    # -- evidence ------------------------------------------------------------------------------
+
+    def chain_links(self, since: datetime | None = None) -> list[ChainedEntry]:
+        """The hash chain from the first record started at or after ``since`` to the newest.
+
+        The stretch is contiguous in storage order (a pack must not skip links), so a record
+        stored later but started before ``since`` is included too.
+        """
+        with translate_errors(self.path, "read the hash chain of"):
+            row = self._conn.execute(
+                "SELECT min(seq) FROM measurements WHERE started_at_us >= ?",
+                (-(2**62) if since is None else to_us(since),)).fetchone()
+            if row[0] is None:
+                return []
+            return list(chainlog.iter_links(self._conn, int(row[0])))
+
+    def void_marks(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The void marks (who, when, why) of these measurements, where the store has voids."""
+        with translate_errors(self.path, "read the voids of"):
+            has = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'voids'").fetchone()
+            if has is None or not ids:
+                return []
+            rows = self._conn.execute(
+                "SELECT m.id, v.voided_at_us, v.voided_by, v.reason FROM voids v"
+                " JOIN measurements m USING (seq) WHERE m.id IN (SELECT value FROM json_each(?))"
+                " ORDER BY v.voided_at_us", (json.dumps(list(ids)),)).fetchall()
+        return [{"id": i, "voided_at": (from_us(at) or _EPOCH).isoformat(), "voided_by": by,
+                 "reason": why} for i, at, by, why in rows]
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -360,6 +394,20 @@ class SqliteStore:
                     self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+
+def _link_unchained(conn: sqlite3.Connection) -> None:
+    """Link records stored before the hash chain existed (once, after migration 4)."""
+    if conn.execute("SELECT 1 FROM measurements WHERE seq NOT IN (SELECT seq FROM chain)"
+                    " LIMIT 1").fetchone() is None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        chainlog.backfill(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 @contextmanager
