@@ -50,6 +50,28 @@ def panel_queries() -> Iterator[PanelQuery]:
                 yield PanelQuery(path.stem, path.parent.name, panel, target)
 
 
+def grafana_influxql(text: str, start_ms: int, end_ms: int, **variables: str) -> str:
+    """An InfluxQL panel query as Grafana sends it: ``$timeFilter`` for the range, each
+    variable by its value (multi-value variables set to All are ``.*``)."""
+    text = text.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
+    return _variables(text, variables)
+
+
+def grafana_metricsql(text: str, range_s: int, interval_s: int = 60, **variables: str) -> str:
+    """A MetricsQL panel query as Grafana sends it: ``$__range``/``$__interval`` in seconds."""
+    text = text.replace("$__range", f"{range_s}s").replace("$__interval", f"{interval_s}s")
+    return _variables(text, variables)
+
+
+def _variables(text: str, variables: dict[str, str]) -> str:
+    for name in sorted(variables, key=len, reverse=True):
+        text = text.replace(f"${name}", variables[name])
+    return text
+
+
+ALL = {"plan": ".*", "region": ".*", "technology": ".*", "probe": ".*"}
+
+
 def influx_names(query: str) -> tuple[set[str], set[str], set[str]]:
     """(measurements, quoted identifiers used, aliases defined) of an InfluxQL statement."""
     measurements = set(re.findall(r'FROM "([^"]+)"', query))

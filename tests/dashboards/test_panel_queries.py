@@ -18,7 +18,13 @@ import pytest
 
 from tests.dashboards.conftest import DB, FLEET
 from tests.dashboards.fleet import SimTest
-from tests.dashboards.queries import PanelQuery, panel_queries
+from tests.dashboards.queries import (
+    ALL,
+    PanelQuery,
+    grafana_influxql,
+    grafana_metricsql,
+    panel_queries,
+)
 from tests.servicekit import InfluxDB1, VictoriaMetrics
 
 pytestmark = pytest.mark.services
@@ -49,10 +55,7 @@ def subscriber(q: PanelQuery) -> str:
 
 
 def influx_text(q: PanelQuery) -> str:
-    text = q.text.replace("$timeFilter", f"time >= {start_ms()}ms and time <= {end_ms()}ms")
-    return text.replace("$subscriber", subscriber(q)).replace(
-        "$plan", ".*").replace("$region", ".*").replace("$technology", ".*").replace(
-        "$probe", ".*")
+    return grafana_influxql(q.text, start_ms(), end_ms(), subscriber=subscriber(q), **ALL)
 
 
 def run_influx(server: InfluxDB1, q: PanelQuery) -> list[dict[str, Any]]:
@@ -60,10 +63,8 @@ def run_influx(server: InfluxDB1, q: PanelQuery) -> list[dict[str, Any]]:
 
 
 def metricsql_text(q: PanelQuery) -> str:
-    seconds = (end_ms() - start_ms()) // 1000
-    return q.text.replace("$__range", f"{seconds}s").replace("$__interval", "60s").replace(
-        "$subscriber", subscriber(q)).replace("$plan", ".*").replace("$region", ".*").replace(
-        "$technology", ".*").replace("$probe", ".*")
+    return grafana_metricsql(q.text, (end_ms() - start_ms()) // 1000, subscriber=subscriber(q),
+                             **ALL)
 
 
 def run_metricsql(vm: VictoriaMetrics, q: PanelQuery) -> list[dict[str, Any]]:
