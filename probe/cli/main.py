@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.agent_cmd",
     "probe.cli.simulate_cmd",
     "probe.cli.report_cmd",
+    "probe.cli.crosscheck_cmd",
 )
 
 DESCRIPTION = """\
