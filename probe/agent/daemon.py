@@ -237,6 +237,20 @@ class Agent:
         for alert in alerts:
             self._event("alert", status=alert.status, criterion=alert.criterion,
                         subscriber=alert.subscriber)
+        if alerts and self._forwarder is not None:
+            await self._write_alert_points(alerts)
+
+    async def _write_alert_points(self, alerts: list[Any]) -> None:
+        """Alert transitions also go to the sink (``broadband_alert``), written at once: the
+        store keeps them as events, so a sink that is down loses nothing the agent knew."""
+        from probe.sinks.fleetpoints import encode_alert
+
+        assert self._forwarder is not None
+        writer = self._forwarder.writer
+        lines = [encode_alert(a) for a in alerts]
+        failure = await self._io_call(lambda: writer.write(lines))
+        if failure is not None:
+            self._event("alert not forwarded", level=logging.WARNING, error=failure.message)
 
     async def _gate(self, slot: Slot) -> bool:
         """Wait until the line and CPU are quiet (probe.agent.gating decides); False: skipped

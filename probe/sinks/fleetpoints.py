@@ -1,4 +1,4 @@
-"""Encoders for the fleet's other two measurements: window (campaign) verdicts and probe status.
+"""Encoders for the fleet's other measurements: window verdicts, probe status, alert transitions.
 
 Their names are declared in :mod:`probe.sinks.lineprotocol` (``SCHEMA``) beside the per-test
 point and documented in docs/data-model.md; the same rules hold (text in tags, every field a
@@ -13,6 +13,9 @@ float, absent rather than empty, deterministic sorted tags).
   a join across series in MetricsQL.
 - ``broadband_probe``: a probe's own state (outbox backlog, deferred and skipped tests) at a
   moment, so a dashboard can show fleet health from the same database as the results.
+- ``broadband_alert``: one point per confirmed-shortfall alert transition, stamped when the
+  shortfall was first seen (firing) or when a test reached the bar again (resolved), so the
+  latest point of a series says whether that line and bar are alerting now.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from probe.alert import Alert
 from probe.compliance.contract import Contract
 from probe.compliance.verdict import Evaluation
 from probe.errors import RecordFormatError
 from probe.sinks.lineprotocol import (
+    ALERT_MEASUREMENT,
     PROBE_MEASUREMENT,
     WINDOW_MEASUREMENT,
     float_text,
@@ -109,3 +114,14 @@ def encode_probe_status(status: ProbeStatus) -> str:
               ("tests_skipped", status.tests_skipped),
               ("uptime_s", status.uptime_s))
     return build_line(PROBE_MEASUREMENT, (("probe_id", status.probe_id),), fields, status.at)
+
+
+def encode_alert(alert: Alert) -> str:
+    """The ``broadband_alert`` line for one alert transition."""
+    tags = (("alertname", alert.alertname), ("subscriber_id", alert.subscriber),
+            ("plan", alert.plan), ("probe_id", alert.probe), ("criterion", alert.criterion))
+    if alert.status == "firing" or alert.ends_at is None:
+        return build_line(ALERT_MEASUREMENT, tags, (("firing", 1.0),), alert.starts_at)
+    duration_s = (alert.ends_at - alert.starts_at).total_seconds()
+    return build_line(ALERT_MEASUREMENT, tags, (("firing", 0.0), ("duration_s", duration_s)),
+                      alert.ends_at)

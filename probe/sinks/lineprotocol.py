@@ -171,6 +171,20 @@ _PROBE_FIELD_TEXT = (
 )
 PROBE_FIELDS = tuple(FieldSpec(n, "agent", d) for n, d in _PROBE_FIELD_TEXT)
 
+ALERT_MEASUREMENT = "broadband_alert"
+ALERT_TAGS: tuple[TagSpec, ...] = (
+    TagSpec("alertname", "BroadbandShortfall"),
+    TagSpec("subscriber_id", "the line the alert is about"),
+    TagSpec("plan", "plan id"),
+    TagSpec("probe_id", "the probe that confirmed it"),
+    TagSpec("criterion", "direction/bar, e.g. download/b-normal"),
+)
+_ALERT_FIELD_TEXT = (
+    ("firing", "1 when the alert fired (confirmed shortfall), 0 when it resolved"),
+    ("duration_s", "on resolution: seconds from the first failing test to the passing one"),
+)
+ALERT_FIELDS = tuple(FieldSpec(n, "alert", d) for n, d in _ALERT_FIELD_TEXT)
+
 SCHEMA: tuple[MeasurementSpec, ...] = (
     MeasurementSpec(MEASUREMENT, "one point per completed test", (*TAGS, *FLEET_TAGS),
                     (*FIELDS, *FLEET_FIELDS)),
@@ -178,6 +192,8 @@ SCHEMA: tuple[MeasurementSpec, ...] = (
                     WINDOW_TAGS, WINDOW_FIELDS),
     MeasurementSpec(PROBE_MEASUREMENT, "one point per probe status report", PROBE_TAGS,
                     PROBE_FIELDS),
+    MeasurementSpec(ALERT_MEASUREMENT, "one point per alert transition (firing, resolved)",
+                    ALERT_TAGS, ALERT_FIELDS),
 )
 
 TAG_NAMES = frozenset(t.name for t in (*TAGS, *FLEET_TAGS))

@@ -18,6 +18,7 @@ from probe.agent.metrics import AgentMetrics
 from probe.agent.wiring import schedule_policy
 from probe.alerts import FakeAlertSender
 from probe.measurement import Measurement
+from probe.sinks.forwarder import Forwarder
 from probe.store import SqliteStore
 from tests.agent.simulate import config_for, load_contract, measurement
 
@@ -27,6 +28,7 @@ GOOD, BAD = (960.0, 49.0), (700.0, 49.0)  # de-cable-1000: normally 850, minimum
 def run_agent(tmp_path: Path, rates: dict[str, list[tuple[float, float]]], runs: int,
               sender: FakeAlertSender, *, metrics: AgentMetrics | None = None,
               on_test: Callable[[], Awaitable[None]] | None = None,
+              make_forwarder: Callable[[SqliteStore], Forwarder | None] = lambda _s: None,
               ) -> tuple[Agent, list[str]]:
     contract = load_contract("de-cable-1000.toml")
     config = config_for(ScheduleConfig(interval_s=6.0, peak_interval_s=6.0, campaign="off"))
@@ -43,7 +45,7 @@ def run_agent(tmp_path: Path, rates: dict[str, list[tuple[float, float]]], runs:
         return replace(m, server=server.url)
 
     deps = AgentDeps(measure=fake_measure, open_store=lambda: SqliteStore.open(
-        tmp_path / "probe.db"), make_forwarder=lambda _s: None,
+        tmp_path / "probe.db"), make_forwarder=make_forwarder,
         read_clock=lambda: ClockReading(True, "test"))
     agenda = Agenda(schedule_policy(config, contract), None, random.Random(1).random)
     plan = agenda.plan
