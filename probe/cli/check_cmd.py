@@ -18,8 +18,7 @@ from probe.errors import (
 )
 
 if TYPE_CHECKING:
-    from probe.cli.check_run import CheckResult
-    from probe.compliance.attribution import Attribution
+    from probe.compliance.attribution import Attribution, FieldCheck
     from probe.compliance.contract import Contract
     from probe.compliance.verdict import TestVerdict
     from probe.environment import HostFacts
@@ -144,7 +143,7 @@ def handle(args: argparse.Namespace) -> int:
                                                               EXIT_INCONCLUSIVE)
 
 
-def _keep_offnet(result: CheckResult, args: argparse.Namespace, contract: Contract) -> None:
+def _keep_offnet(result: FieldCheck, args: argparse.Namespace, contract: Contract) -> None:
     from probe.cli.store_cmd import store_measurement
     from probe.errors import StoreError
 

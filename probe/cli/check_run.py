@@ -9,13 +9,11 @@ import argparse
 import asyncio
 import os
 import resource
-from dataclasses import dataclass
 
 from probe.cli.guided import Steps
-from probe.compliance.attribution import Attribution, attribute
+from probe.compliance.attribution import FieldCheck, attribute
 from probe.compliance.check import check_measurement
 from probe.compliance.contract import Contract
-from probe.compliance.verdict import TestVerdict
 from probe.environment import (
     CLIENT_CEILING_DOWN_MBPS,
     CLIENT_CEILING_UP_MBPS,
@@ -40,20 +38,7 @@ from probe.hostload import CounterSample, CpuSample
 from probe.measurement import Measurement
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """Everything one guided check found (the report is drawn from this)."""
-
-    contract: Contract
-    facts: HostFacts
-    record: Measurement
-    verdict: TestVerdict
-    attribution: Attribution
-    offnet: tuple[Measurement, TestVerdict] | None
-    elapsed_s: float
-
-
-def run_check(args: argparse.Namespace, contract: Contract) -> CheckResult:
+def run_check(args: argparse.Namespace, contract: Contract) -> FieldCheck:
     steps = Steps.for_args(args.json)
     try:
         facts = _diagnose(args, steps)
@@ -73,7 +58,7 @@ def run_check(args: argparse.Namespace, contract: Contract) -> CheckResult:
         elapsed = steps.elapsed_s()
     finally:
         steps.close()
-    return CheckResult(contract, facts, record, verdict, attribution, offnet, elapsed)
+    return FieldCheck(contract, facts, record, verdict, attribution, offnet, elapsed)
 
 
 def _diagnose(args: argparse.Namespace, steps: Steps) -> HostFacts:

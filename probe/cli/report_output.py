@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from probe import __version__
 
 if TYPE_CHECKING:
-    from probe.cli.check_run import CheckResult
+    from probe.compliance.attribution import FieldCheck
 
 
 def require_report_extra() -> None:
@@ -19,12 +19,10 @@ def require_report_extra() -> None:
     check()
 
 
-def write_check_report(result: CheckResult, directory: Path) -> dict[str, Path]:
+def write_check_report(result: FieldCheck, directory: Path) -> dict[str, Path]:
     from probe.fieldreport.page import ReportInput
     from probe.fieldreport.render import write_report
 
-    data = ReportInput(contract=result.contract, facts=result.facts, record=result.record,
-                       verdict=result.verdict, attribution=result.attribution,
-                       offnet=result.offnet, generated_at=datetime.now(UTC),
+    data = ReportInput(result, generated_at=datetime.now(UTC),
                        probe_version=f"probe {__version__}")
     return write_report(data, directory)

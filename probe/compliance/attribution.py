@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from probe.compliance import attribution_text as text
-from probe.compliance.contract import RATE_NAMES, Plan
+from probe.compliance.contract import RATE_NAMES, Contract, Plan
 from probe.compliance.verdict import TestVerdict, Verdict
 from probe.environment import (
     CLIENT_CEILING_DOWN_MBPS,
@@ -95,6 +95,19 @@ class Attribution:
         return {"test_verdict": self.test_verdict, "isp_verdict": self.isp_verdict,
                 "cause": self.cause, "summary": dict(self.summary),
                 "findings": [f.to_json_dict() for f in self.findings]}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    """One guided check's outcome: what ``probe check`` prints and the report shows."""
+
+    contract: Contract
+    facts: HostFacts
+    record: Measurement
+    verdict: TestVerdict
+    attribution: Attribution
+    offnet: tuple[Measurement, TestVerdict] | None = None
+    elapsed_s: float = 0.0
 
 
 def plan_rate_mbps(plan: Plan, direction: str) -> float | None:

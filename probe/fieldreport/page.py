@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from probe.compliance.attribution import Attribution, plan_rate_mbps
+from probe.compliance.attribution import Attribution, FieldCheck, plan_rate_mbps
 from probe.compliance.attribution_text import VERDICT_WORDS
-from probe.compliance.contract import RATE_NAMES, Contract
+from probe.compliance.contract import RATE_NAMES
 from probe.compliance.verdict import TestVerdict
 from probe.environment import Fact, HostFacts
 from probe.fieldreport.fonts import FAMILY, SubsetFont
@@ -47,14 +47,9 @@ FACT_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class ReportInput:
-    """What one report shows: the check's values, nothing recomputed from elsewhere."""
+    """What one report shows: the check's values, and when and by what it was written."""
 
-    contract: Contract
-    facts: HostFacts
-    record: Measurement
-    verdict: TestVerdict
-    attribution: Attribution
-    offnet: tuple[Measurement, TestVerdict] | None
+    check: FieldCheck
     generated_at: datetime
     probe_version: str
 
@@ -101,26 +96,28 @@ ONE_TEST = bi("One test cannot establish a statutory shortfall on its own.",
 
 def render_page(data: ReportInput, fonts: Sequence[SubsetFont], charts: dict[str, str]) -> str:
     """The whole document; ``charts`` maps chart ids to SVG text."""
-    a = data.attribution
+    a = data.check.attribution
+    subscriber = escape(data.check.contract.subscriber_id)
+    test = data.check.verdict
     verdict_en = VERDICT_WORDS[a.isp_verdict]["en"]
     verdict_zh = VERDICT_WORDS[a.isp_verdict]["zh"]
-    plan = data.contract.plan
-    local = data.record.started_at.astimezone(data.contract.zone)
+    plan = data.check.contract.plan
+    local = data.check.record.started_at.astimezone(data.check.contract.zone)
     body = [
         '<header><div class="brand">broadband-probe · ' + escape(data.probe_version) + "</div>",
         f"<h1>{bi('Broadband speed check', '宽带速率测试报告')}</h1>",
-        f'<p class="meta">{bi("Subscriber", "用户")}: <b>{escape(data.contract.subscriber_id)}'
+        f'<p class="meta">{bi("Subscriber", "用户")}: <b>{subscriber}'
         f"</b> · {bi('Plan', '套餐')}: <b>{escape(plan.name)}</b> ({escape(plan.id)}) · "
         f"{bi('Measured', '测量时间')}: <b>{local.strftime('%Y-%m-%d %H:%M')}</b> "
-        f"({escape(data.contract.time_zone)})</p></header>",
+        f"({escape(data.check.contract.time_zone)})</p></header>",
         f'<section class="verdict {a.isp_verdict}" id="verdict">'
         f'<div class="label">{bi("Verdict for the ISP", "对运营商的结论")}</div>'
         f'<div class="word">{escape(verdict_en)} <span lang="zh-Hans">{escape(verdict_zh)}'
         f"</span></div>"
         f'<p>{escape(a.summary["en"])}</p><p class="zh" lang="zh-Hans">{escape(a.summary["zh"])}'
         f"</p><p class=\"small\">{bi('This test against the contract', '本次测试对照合同')}: "
-        f"<b>{escape(VERDICT_WORDS[data.verdict.verdict]['en'])} "
-        f"{escape(VERDICT_WORDS[data.verdict.verdict]['zh'])}</b> ({escape(data.verdict.profile)}"
+        f"<b>{escape(VERDICT_WORDS[test.verdict]['en'])} "
+        f"{escape(VERDICT_WORDS[test.verdict]['zh'])}</b> ({escape(test.profile)}"
         f"). {ONE_TEST}"
         "</p></section>",
         _attribution_section(a),
@@ -143,18 +140,18 @@ def render_page(data: ReportInput, fonts: Sequence[SubsetFont], charts: dict[str
             body.append(f"<figure>{svg_img(charts[chart_id], chart_id, f'{en} {zh}')}"
                         f"<figcaption>{caption}</figcaption></figure>")
     body.append("</section>")
-    body.append(_facts_section(data.facts))
-    if data.offnet is not None:
-        body.append(_offnet_section(data.offnet))
+    body.append(_facts_section(data.check.facts))
+    if data.check.offnet is not None:
+        body.append(_offnet_section(data.check.offnet))
     body.append(_method_section(data, plan_rate_mbps(plan, "download")))
     css = font_css(fonts) + STYLE
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Broadband speed check 宽带速率测试报告 · {escape(data.contract.subscriber_id)}"
+            f"<title>Broadband speed check 宽带速率测试报告 · {subscriber}"
             f"</title><style>{css}</style></head><body>" + "\n".join(body) + "</body></html>\n")
 
 
 def _contract_section(data: ReportInput) -> str:
-    plan = data.contract.plan
+    plan = data.check.contract.plan
     rows = []
     for name in RATE_NAMES:
         down = plan.download.rate(name)
@@ -167,11 +164,11 @@ def _contract_section(data: ReportInput) -> str:
             f"<th>{bi('download', '下载')}</th><th>{bi('upload', '上传')}</th></tr>"
             + "".join(rows) + "</table>"
             f"<p class=\"small\">{bi('Technology', '接入技术')}: {escape(plan.technology)} · "
-            f"{bi('Rule profile', '规则')}: {escape(data.verdict.profile)}</p></section>")
+            f"{bi('Rule profile', '规则')}: {escape(data.check.verdict.profile)}</p></section>")
 
 
 def _results_section(data: ReportInput) -> str:
-    r = data.record
+    r = data.check.record
     lat = r.latency
     rows = [
         (bi("Download", "下载"), _fmt(r.download_mbps),
@@ -185,7 +182,7 @@ def _results_section(data: ReportInput) -> str:
                                     f"{lat.min_ms:.1f}, {bi('jitter', '抖动')} "
                                     f"{lat.jitter_ms:.1f})")
     crit = []
-    for c in data.verdict.criteria:
+    for c in data.check.verdict.criteria:
         mark = {True: '<span class="ok">✓</span>', False: '<span class="bad">✗</span>',
                 None: '<span class="unknown">?</span>'}[c.passed]
         crit.append(f"<tr><td>{mark}</td><td>{escape(c.id)}</td><td>{escape(c.direction)}</td>"
@@ -240,7 +237,7 @@ def _offnet_section(offnet: tuple[Measurement, TestVerdict]) -> str:
 
 
 def _method_section(data: ReportInput, _plan_down: float | None) -> str:
-    r = data.record
+    r = data.check.record
     n_down = 0 if r.download is None else len(r.download.samples)
     n_up = 0 if r.upload is None else len(r.upload.samples)
     return f"""<section class="method"><h2>{bi('How this was measured', '测量方法')}</h2>

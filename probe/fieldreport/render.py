@@ -44,11 +44,11 @@ def require_report_extra() -> None:
 def _lines(data: ReportInput, direction: str) -> list[Line]:
     """The plan's headline rate and every per-test bar of the profile for ``direction``."""
     lines = []
-    plan = plan_rate_mbps(data.contract.plan, direction)
+    plan = plan_rate_mbps(data.check.contract.plan, direction)
     if plan is not None:
         lines.append(Line(plan, "plan rate 签约速率", PLAN, ":"))
-    name, params = resolve_profile(data.contract, data.verdict.profile)
-    for bar in PROFILES[name].thresholds(data.contract.plan, params):
+    name, params = resolve_profile(data.check.contract, data.check.verdict.profile)
+    for bar in PROFILES[name].thresholds(data.check.contract.plan, params):
         if bar.direction == direction and bar.kind == "rate" and bar.limit != plan:
             lines.append(Line(bar.limit, f"bar 达标线 ({bar.id})", BAR))
     return lines
@@ -64,13 +64,13 @@ def write_report(data: ReportInput, directory: Path) -> dict[str, Path]:
     maker = ChartMaker(fonts)
     try:
         charts = {}
-        for key, result, title in (("chart-download", data.record.download,
+        for key, result, title in (("chart-download", data.check.record.download,
                                     "Download throughput 下载吞吐量"),
-                                   ("chart-upload", data.record.upload,
+                                   ("chart-upload", data.check.record.upload,
                                     "Upload throughput 上传吞吐量")):
             if result is not None:
                 charts[key] = maker.throughput(result, title, _lines(data, key[6:]))
-        charts["chart-latency"] = maker.latency(data.record)
+        charts["chart-latency"] = maker.latency(data.check.record)
     finally:
         maker.close()
     page = render_page(data, fonts, charts)

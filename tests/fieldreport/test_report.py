@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.compliance.attribution import attribute
+from probe.compliance.attribution import FieldCheck, attribute
 from probe.compliance.check import check_measurement
 from probe.environment import LINK_DUPLEX, LINK_KIND, LINK_SPEED_MBPS, Fact, HostFacts
 from probe.errors import ConfigError
@@ -37,8 +37,8 @@ FACTS = HostFacts((Fact(LINK_KIND, "ethernet", "/sys/class/net/eno1/type = 1"),
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     record = make_measurement(3)  # 93.1 down / 21.3 up with 100 raw samples each way
     verdict = check_measurement(CN, record)
-    data = ReportInput(CN, FACTS, record, verdict, attribute(CN.plan, verdict, record, FACTS),
-                       None, datetime(2026, 3, 1, 13, 0, tzinfo=UTC), "probe test")
+    check = FieldCheck(CN, FACTS, record, verdict, attribute(CN.plan, verdict, record, FACTS))
+    data = ReportInput(check, datetime(2026, 3, 1, 13, 0, tzinfo=UTC), "probe test")
     return render.write_report(data, tmp_path_factory.mktemp("report"))
 
 
