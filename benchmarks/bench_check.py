@@ -70,11 +70,15 @@ def main() -> None:
             for k in range(args.rounds):
                 t0 = time.monotonic()
                 proc = subprocess.run(
-                    the_lab.exec_argv(the_lab.client_ns, [
-                        *prefix, PY, "-m", "probe", "check", "--contract", str(CONTRACT),
-                        "--server", url, "--duration", str(args.duration), "--json"]),
+                    # The cgroup is joined outside the namespace: `ip netns exec` remounts
+                    # /sys, where the cgroup hierarchy is not mounted.
+                    [*prefix, *the_lab.exec_argv(the_lab.client_ns, [
+                        PY, "-m", "probe", "check", "--contract", str(CONTRACT),
+                        "--server", url, "--duration", str(args.duration), "--json"])],
                     capture_output=True, text=True, env=env, check=False, cwd=ROOT)
                 wall = time.monotonic() - t0
+                if not proc.stdout.strip():
+                    raise SystemExit(f"probe check failed: {proc.stderr.strip()}")
                 out = json.loads(proc.stdout)
                 env_facts = {f["name"]: f for f in out["environment"]}
                 rows.append({
@@ -84,6 +88,9 @@ def main() -> None:
                     "down_mbps": round(out["measurement"]["download_mbps"], 2),
                     "up_mbps": round(out["measurement"]["upload_mbps"], 2),
                     "verdict": out["verdict"], "isp_verdict": out["attribution"]["isp_verdict"],
+                    "cause": out["attribution"]["cause"],
+                    "ceiling": (env_facts["client.ceiling_down_mbps"]["value"],
+                                env_facts["client.ceiling_up_mbps"]["value"]),
                 })
         finally:
             stop_process(server)
@@ -95,12 +102,14 @@ def main() -> None:
     print(f"probe check, lab link {args.rate:g}/{args.rate:g} Mbit/s (tbf), "
           f"{args.duration:g} s per direction{quota}, {when}, "
           f"load avg {load[0]:.2f} {load[1]:.2f}")
-    print("| round | self-test | wall s | start to verdict s | down Mbit/s | up Mbit/s | "
-          "verdict | for the ISP |")
-    print("|---:|---|---:|---:|---:|---:|---|---|")
+    print("| round | self-test | ceiling down/up Mbit/s | wall s | start to verdict s | "
+          "down Mbit/s | up Mbit/s | verdict | for the ISP (cause) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
-        print(f"| {r['round']} | {r['self_test']} | {r['wall_s']} | {r['to_verdict_s']} | "
-              f"{r['down_mbps']} | {r['up_mbps']} | {r['verdict']} | {r['isp_verdict']} |")
+        down, up = r["ceiling"]
+        print(f"| {r['round']} | {r['self_test']} | {down} / {up} | {r['wall_s']} | "
+              f"{r['to_verdict_s']} | {r['down_mbps']} | {r['up_mbps']} | {r['verdict']} | "
+              f"{r['isp_verdict']} ({r['cause']}) |")
 
 
 if __name__ == "__main__":

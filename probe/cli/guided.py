@@ -74,16 +74,19 @@ class Steps:
 
     def measurement_progress(self, label: str) -> Callable[[Progress], None]:
         """An ``on_progress`` callback drawing the client's phases as steps."""
-        seen: set[str] = set()
+        seen: dict[str, float] = {}
 
         def on_progress(p: Progress) -> None:
+            key = f"{label}:{p.phase}"
+            if key not in seen:
+                for done_key, total in seen.items():  # the phase before has ended
+                    self.update(done_key, done=total)
             if p.phase == "done":
                 return
-            key = f"{label}:{p.phase}"
             title = f"{PHASE_TITLES.get(p.phase, p.phase)}{'' if not label else f' ({label})'}"
             if key not in seen:
-                seen.add(key)
-                self.begin(key, title, total=p.duration_s or 1.0)
+                seen[key] = p.duration_s or 1.0
+                self.begin(key, title, total=seen[key])
             rate = "" if p.current_mbps is None else f"{p.current_mbps:9.2f} Mbit/s"
             self.update(key, done=p.elapsed_s if p.duration_s else None, detail=rate)
 
