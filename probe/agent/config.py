@@ -33,6 +33,7 @@ DEFAULT_GATE_THRESHOLD_KBPS = 64.0  # SamKnows' cross-traffic threshold (issue #
 DEFAULT_GATE_WINDOW_S = 5.0
 DEFAULT_GATE_CPU_LOAD_MAX = 0.3  # FCC MBA: tests held back above 30 % CPU
 DEFAULT_GATE_MAX_DEFER_S = 1800.0
+DEFAULT_GATE_BACKOFF_S = 60.0
 DEFAULT_CLOCK_MAX_WAIT_S = 0.0
 ROLES = ("on-net", "off-net", "other")
 CAMPAIGN_MODES = ("auto", "off")
@@ -106,6 +107,7 @@ class GatingConfig:
     window_s: float = DEFAULT_GATE_WINDOW_S
     cpu_load_max: float = DEFAULT_GATE_CPU_LOAD_MAX
     max_defer_s: float = DEFAULT_GATE_MAX_DEFER_S
+    backoff_s: float = DEFAULT_GATE_BACKOFF_S  # first wait after a deferral; doubles each time
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +323,7 @@ def parse_config(doc: Mapping[str, Any]) -> AgentConfig | list[Problem]:
     size = store.number("max_mb", None, low=1.0)
     clock = root.sub("clock", ("require_sync", "source", "max_wait_min"))
     gate = root.sub("gating", ("enabled", "interface", "threshold_kbps", "window_s",
-                               "cpu_load_max", "max_defer_s"))
+                               "cpu_load_max", "max_defer_s", "backoff_s"))
     metrics = root.sub("metrics", ("listen",))
     listen = metrics.table.get("listen", DEFAULT_METRICS_LISTEN)
     if not isinstance(listen, str) or (listen and not _host_port(listen)):
@@ -346,7 +348,8 @@ def parse_config(doc: Mapping[str, Any]) -> AgentConfig | list[Problem]:
             _or(gate.number("threshold_kbps", None, low=0.0), DEFAULT_GATE_THRESHOLD_KBPS),
             _or(gate.number("window_s", None, low=0.1, high=300), DEFAULT_GATE_WINDOW_S),
             _or(gate.number("cpu_load_max", None, low=0.0, high=1.0), DEFAULT_GATE_CPU_LOAD_MAX),
-            _or(gate.number("max_defer_s", None, low=0.0), DEFAULT_GATE_MAX_DEFER_S)),
+            _or(gate.number("max_defer_s", None, low=0.0), DEFAULT_GATE_MAX_DEFER_S),
+            _or(gate.number("backoff_s", None, low=1.0, high=3600), DEFAULT_GATE_BACKOFF_S)),
         alerts=_alerts(root),
         metrics_listen=listen or None,
         log_format=log.text("format", "json", choices=LOG_FORMATS) or "json",

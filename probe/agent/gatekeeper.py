@@ -1,21 +1,21 @@
-"""Gating wired to the host: sample the counters over the window, decide, wait, record.
+"""Gating wired to the host: sample the counters over the window, read them around a test.
 
 The decisions are :mod:`probe.agent.gating`'s; this module only reads counters (through
-:class:`probe.hostfacts.counters.CounterReader`), sleeps, and writes each deferral or skip to
-the store as an agent event with the rates seen, so ``probe status`` and the evidence show why
-a scheduled test did not run when planned.
+:class:`probe.hostfacts.counters.CounterReader`) and sleeps. The daemon's gate loop stores each
+deferral or skip as an agent event (:func:`event_of`) with the rates seen, so ``probe status``
+and the evidence show why a scheduled test did not run when planned.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from probe.agent.gating import Deferral, GateDecision, GatingPolicy, annotate, decide
 from probe.hostfacts.counters import CounterReader
 from probe.measurement import Measurement
-from probe.store import AgentEvent, ResultStore
+from probe.store import AgentEvent
 
 SAMPLES_PER_WINDOW = 5
 
@@ -40,32 +40,6 @@ def event_of(decision: GateDecision, *, probe_id: str, subscriber_id: str | None
     kind = "skipped" if decision.action == "skip" else "deferred"
     return AgentEvent(at=at, kind=kind, probe_id=probe_id, subscriber_id=subscriber_id,
                       detail=decision.to_json_dict())
-
-
-async def wait_until_quiet(
-    reader: CounterReader, policy: GatingPolicy, store: ResultStore | None, *,
-    probe_id: str, subscriber_id: str | None = None, sleep: Sleep = asyncio.sleep,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    on_decision: Callable[[GateDecision], None] | None = None,
-) -> GateDecision:
-    """Look, back off while the line or CPU is busy; returns the final go or skip decision.
-
-    Every deferral and the skip are saved to ``store`` (when given) before waiting.
-    """
-    deferral = Deferral()
-    while True:
-        decision = await look(reader, policy, deferral, sleep=sleep)
-        if on_decision is not None:
-            on_decision(decision)
-        if decision.action == "go":
-            return decision
-        if store is not None:
-            store.save_event(event_of(decision, probe_id=probe_id, subscriber_id=subscriber_id,
-                                      at=now()))
-        if decision.action == "skip" or decision.retry_in_s is None:
-            return decision
-        await sleep(decision.retry_in_s)
-        deferral = decision.deferral
 
 
 async def measure_watched(reader: CounterReader, policy: GatingPolicy,

@@ -161,7 +161,8 @@ def _gating(config: AgentConfig) -> tuple[CounterReader, GatingPolicy]:
 
     g = config.gating
     policy = GatingPolicy(threshold_kbps=g.threshold_kbps, window_s=g.window_s,
-                          cpu_load_max=g.cpu_load_max or None, max_defer_s=g.max_defer_s)
+                          cpu_load_max=g.cpu_load_max or None, max_defer_s=g.max_defer_s,
+                          backoff_s=g.backoff_s)
     interface = g.interface or route_interface(config.servers[0].url)
     return CounterReader(interface), policy
 
