@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import struct
+import termios
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from urllib.parse import urlsplit
@@ -105,16 +108,31 @@ async def sleep_until(loop: asyncio.AbstractEventLoop, t: float) -> None:
         await asyncio.sleep(delay)
 
 
+def unacked_bytes(writer: asyncio.StreamWriter) -> int:
+    """Bytes written but not yet acknowledged by the peer: the transport's buffer plus the
+    socket's send queue (SIOCOUTQ, Linux; 0 where the kernel cannot say)."""
+    buffered = writer.transport.get_write_buffer_size()
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return buffered
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return buffered
+    return buffered + int(struct.unpack("i", raw)[0])
+
+
 async def post_stream(
     url: str, *, total_bytes: int, piece: bytes, on_sent: Callable[[int], None],
-    timeout_s: float,
+    timeout_s: float, on_connected: Callable[[Callable[[], int]], None] | None = None,
 ) -> int:
     """POST ``total_bytes`` (``piece`` repeated) to ``url`` on a fresh connection; the status.
 
     Written on a plain asyncio stream rather than aiohttp so that an upload cancelled at the
     deadline *aborts* its connection: a closed transport with a full send buffer would
     otherwise linger until the server read it. ``on_sent`` gets each piece once the transport
-    took it (bytes may still be in kernel buffers: this is a client-side count).
+    took it; ``on_connected`` gets a callable that says how many of those the server has not
+    yet acknowledged (:func:`unacked_bytes`), so the caller can count what crossed the line.
     """
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -130,13 +148,19 @@ async def post_stream(
                 reader, writer = await asyncio.open_connection(
                     host, port, ssl=True if parts.scheme == "https" else None)
             writer.write(head)
+            if on_connected is not None:
+                connected = writer
+                head_bytes = len(head)
+                on_connected(lambda: max(0, unacked_bytes(connected) - head_bytes))
             sent = 0
             while sent < total_bytes:
                 chunk = piece[: total_bytes - sent]
                 writer.write(chunk)
-                await writer.drain()
-                sent += len(chunk)
+                # Counted as handed over at once: the transport's buffer is part of what
+                # ``unacked_bytes`` subtracts, so the difference never dips mid-chunk.
                 on_sent(len(chunk))
+                sent += len(chunk)
+                await writer.drain()
             async with asyncio.timeout(timeout_s):
                 status_line = await reader.readline()
         fields = status_line.split()

@@ -10,9 +10,10 @@ multi-server page does.
 As LibreSpeed's browser client: 6 download and 3 upload streams started 300 ms apart, each
 repeating its request until the deadline (``ckSize=100``; 20 MiB upload bodies of random
 data). The probe's statistic is applied to the sampled byte counts; LibreSpeed's own figure
-(x1.06 after a 1.5 s / 3 s grace period) is kept in ``method.engine_*_mbps``. Upload is counted
-at the client (LibreSpeed's server reports nothing), so upload records are flagged
-``upload_counted_at_client``.
+(x1.06 after a 1.5 s / 3 s grace period) is kept in ``method.engine_*_mbps``. LibreSpeed's server
+reports nothing about uploads, so upload is counted from the server's TCP acknowledgements:
+bytes handed to each socket minus what its send queue still holds (SIOCOUTQ), which is what
+reached the server; bytes merely buffered are not counted.
 
 A server whose ``getIP.php`` fails (e.g. PHP errors for a missing GeoIP database) is
 half-configured: the test still runs, and the record says so (flag ``server_getip_failed``).
@@ -21,10 +22,12 @@ A server whose ``garbage.php`` or ``empty.php`` fails cannot be measured (``Prot
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -123,14 +126,25 @@ async def _download_stream(client: aiohttp.ClientSession, url: str, timeout_s: f
 
 async def _upload_stream(url: str, timeout_s: float, payload: bytes,
                          counter: ByteCounter) -> None:
+    key = id(asyncio.current_task())
+
+    def register(unacked: Callable[[], int]) -> None:
+        counter.unacked[key] = unacked
+
     n = 0
-    while True:
-        n += 1
-        status = await http.post_stream(f"{url}?r={n}", total_bytes=UPLOAD_BODY_BYTES,
-                                        piece=payload, on_sent=counter.add, timeout_s=timeout_s)
-        if status != 200:
-            raise ProtocolViolation(
-                f"{http.where(url)} answered HTTP {status} for an empty.php upload")
+    try:
+        while True:
+            n += 1
+            status = await http.post_stream(
+                f"{url}?r={n}", total_bytes=UPLOAD_BODY_BYTES, piece=payload,
+                on_sent=counter.add, timeout_s=timeout_s, on_connected=register)
+            # The answer came after the whole body: nothing of it is still unacknowledged.
+            counter.unacked.pop(key, None)
+            if status != 200:
+                raise ProtocolViolation(
+                    f"{http.where(url)} answered HTTP {status} for an empty.php upload")
+    finally:
+        counter.unacked.pop(key, None)
 
 
 class LibreSpeedEngine:
@@ -191,6 +205,15 @@ class LibreSpeedEngine:
                 up = await self._run(plan, "upload", [
                     lambda c: _upload_stream(url, timeout, payload, c)
                 ] * UPLOAD_STREAMS, on_progress)
+        if up is not None:
+            # The samples count what the server's TCP acknowledged (sent minus each socket's
+            # unacknowledged queue), i.e. what reached the server: a server-side count, as one
+            # merged timeline.
+            up = dataclasses.replace(
+                up, streams_started=1,
+                server_timelines=(tuple((s.t_s, s.total_bytes) for s in up.samples),))
+            notes.append("upload counted from the server's TCP acknowledgements "
+                         "(bytes sent minus each socket's unacknowledged queue)")
         method = Method(
             engine="LibreSpeed protocol (probe's client)",
             statistic=PROBE_STATISTIC,

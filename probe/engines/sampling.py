@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from probe.engine.interface import ProgressCallback
 from probe.engine.plan import Phase, Progress
@@ -25,12 +25,21 @@ from probe.units import mbps_from_bytes
 
 @dataclass
 class ByteCounter:
-    """Payload bytes moved so far by all streams of one direction."""
+    """Payload bytes moved so far by all streams of one direction.
+
+    Upload streams register what they have handed over but the server has not yet
+    acknowledged (``unacked``: their socket's send queue plus the transport's buffer); the
+    sampled count is then what the server's TCP acknowledged, not what merely sat in buffers.
+    """
 
     total: int = 0
+    unacked: dict[int, Callable[[], int]] = field(default_factory=dict)
 
     def add(self, n: int) -> None:
         self.total += n
+
+    def counted(self) -> int:
+        return self.total - sum(pending() for pending in self.unacked.values())
 
 
 StreamFactory = Callable[[ByteCounter], Awaitable[None]]
@@ -79,16 +88,17 @@ async def run_streams(
             for task in tasks:
                 if task.done() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-            if counter.total != samples[-1].total_bytes:
+            count = max(counter.counted(), samples[-1].total_bytes)
+            if count != samples[-1].total_bytes:
                 last_change = elapsed
             elif elapsed - last_change > stall_timeout_s:
                 raise MeasurementTimeout(
                     f"no data moved for {stall_timeout_s:g} s during the {phase}")
             if on_progress is not None and elapsed > samples[-1].t_s:
-                rate = mbps_from_bytes(counter.total - samples[-1].total_bytes,
+                rate = mbps_from_bytes(count - samples[-1].total_bytes,
                                        elapsed - samples[-1].t_s)
                 on_progress(Progress(phase, elapsed, duration_s, rate))
-            samples.append(Sample(elapsed, counter.total))
+            samples.append(Sample(elapsed, count))
             if all(task.done() for task in tasks):
                 break
     finally:

@@ -45,7 +45,9 @@ def check_record(record: Measurement) -> None:
     # LibreSpeed's own figure is kept beside the probe's; it includes the x1.06 factor.
     assert record.method.engine_download_mbps is not None
     assert record.method.engine_upload_mbps is not None
-    assert "upload_counted_at_client" in record.flags
+    assert "upload_counted_at_client" not in record.flags
+    assert record.upload is not None
+    assert record.upload.counted_at == "server"
     # The record survives its JSON form.
     again = Measurement.from_json_dict(json.loads(json.dumps(record.to_json_dict())))
     assert again.method == record.method
