@@ -34,7 +34,7 @@ DEFAULT_CPU_LOAD_MAX = 0.30
 DEFAULT_BACKOFF_S = 60.0
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_BACKOFF_MAX_S = 900.0
-DEFAULT_MAX_DEFER_S = 3600.0
+DEFAULT_MAX_DEFER_S = 1800.0
 # During a test the interface also carries the test's own framing and ACKs, which the record's
 # payload bytes do not count: 1514/1448 on the data path plus ~66 B of ACK per two segments.
 OWN_WIRE_PER_PAYLOAD = 1514 / 1448 + 66 / (2 * 1448)
