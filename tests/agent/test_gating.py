@@ -95,8 +95,8 @@ class TestDecide:
         assert decision.cross_traffic_kbps is None
 
     def test_backoff_doubles_up_to_its_cap_then_skips(self) -> None:
-        """A line busy for good: 60, 120, 240, 480, 900, 900 ... until an hour has passed."""
-        policy = GatingPolicy()
+        """A line busy for good: 60, 120, 240, 480, 900, 900 ... until two hours have passed."""
+        policy = GatingPolicy(max_defer_s=7200)
         state, now, waits = Deferral(), 0.0, []
         while True:
             decision = decide(window(1000, start_s=now), IDLE_CPU, policy, state, now + 5)
