@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.agent.configkit import agent_config  # noqa: E402
 from tests.servicekit import VictoriaMetrics  # noqa: E402
 from tests.support import serve_process  # noqa: E402
 
@@ -41,40 +42,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _config(tmp: Path, server: str, vm: str, probe_id: str) -> Path:
-    path = tmp / "agent.toml"
-    path.write_text(f"""\
-[probe]
-id = "{probe_id}"
-[contract]
-file = "{ROOT / 'contracts' / 'de-cable-1000.toml'}"
-[[servers]]
-name = "a"
-url = "{server}"
-role = "on-net"
-[[servers]]
-name = "b"
-url = "{server}"
-role = "off-net"
-[measure]
-duration_s = 2
-streams = 2
-[store]
-db = "{tmp / 'probe.db'}"
-[sink]
-url = "{vm}"
-kind = "victoriametrics"
-[schedule]
-interval_min = 60
-peak_interval_min = 60
-campaign = "off"
-[clock]
-require_sync = false
-[gating]
-enabled = false
-[metrics]
-listen = "127.0.0.1:0"
-""", encoding="utf-8")
-    return path
+    # One-hour schedule: after its first test the agent only waits. Gating off: its 5 s
+    # window would otherwise be part of the first test, and the idle figures are the point.
+    sink = f'[sink]\nurl = "{vm}"\nkind = "victoriametrics"\n[metrics]\nlisten = "127.0.0.1:0"\n'
+    return agent_config(tmp, [server, server], probe_id=probe_id, interval_min=60, extra=sink)
 
 
 def _cpu_ticks(pid: int) -> int:

@@ -11,7 +11,6 @@ is probe.agent.clock's.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,8 @@ class ClockSync:
 
 def read_adjtimex() -> ClockSync:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols (libc among them): no ldconfig run per reading.
+        libc = ctypes.CDLL(None, use_errno=True)
         buffer = ctypes.create_string_buffer(_TIMEX_BYTES)
         state = int(libc.adjtimex(buffer))
     except (OSError, AttributeError) as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from probe.store import SqliteStore
+from tests.agent.configkit import agent_config
 from tests.lab.netlab import Lab
 from tests.servicekit import VM_BINARY
 from tests.support import ROOT, stop_process
@@ -65,39 +66,13 @@ def test_agent_measures_stores_and_forwards_in_the_lab(
     shaped_lab: Lab, lab_server: str, lab_vm: str, tmp_path: Path
 ) -> None:
     shaped_lab.shape(down_mbps=50, up_mbps=20)
-    config = tmp_path / "agent.toml"
-    config.write_text(f"""\
-[probe]
-id = "lab-e2e"
-[contract]
-file = "{ROOT / 'contracts' / 'eu-berec-dsl-100.toml'}"
-[[servers]]
-name = "on-net"
-url = "{lab_server}"
-role = "on-net"
-[[servers]]
-name = "off-net"
-url = "{lab_server}"
-role = "off-net"
-[measure]
-duration_s = 2
-streams = 2
-[store]
-db = "{tmp_path / 'state' / 'probe.db'}"
-[sink]
-url = "{lab_vm}"
-kind = "victoriametrics"
-[schedule]
-interval_min = 0.1
-peak_interval_min = 0.1
-[clock]
-source = "off"       # this machine's clock is not synchronised; the clock rule has its tests
-[gating]
-window_s = 1         # the real veth counters, found from the route to the server
-cpu_load_max = 1.0   # the shared test machine is busy; the CPU gate has its table tests
-[alerts]
-retest = false
-""")
+    config = agent_config(
+        tmp_path, [lab_server, lab_server], contract="eu-berec-dsl-100.toml",
+        probe_id="lab-e2e", gating=True,
+        # The real veth counters (found from the route to the server) over 1 s; the shared
+        # test machine is busy, so no CPU gate here (it has its table tests).
+        gating_extra="window_s = 1\ncpu_load_max = 1.0",
+        extra=f'[sink]\nurl = "{lab_vm}"\nkind = "victoriametrics"\n[alerts]\nretest = false\n')
     done = subprocess.run(
         shaped_lab.exec_argv(shaped_lab.client_ns, [
             sys.executable, "-m", "probe", "agent", "--config", str(config),
