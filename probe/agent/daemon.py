@@ -492,10 +492,8 @@ def _return_free_memory() -> None:
     of a router's RAM for hours). A no-op where there is no malloc_trim (musl, OpenWrt)."""
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc, no library search
-    except (OSError, AttributeError):
-        pass
 
 
 def _close_all(store: SqliteStore, forwarder: Forwarder | None) -> None:
