@@ -62,6 +62,7 @@ CROSS_TRAFFIC_LIMIT_BYTES_S: Final = 25_000
 # contention, retries); a PHY rate below plan / this share cannot carry the plan.
 WIFI_GOODPUT_SHARE: Final = 0.65
 CPU_FLAG: Final = "client_cpu_limited"
+ALL_SCOPES: Final = ("download", "upload", "latency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,13 @@ class Finding:
     facts: tuple[Fact, ...]
     explanation: Mapping[str, str]
     fix: Mapping[str, str] = field(default_factory=dict)
+    # Which missed bars this cause can explain: a 100 Mbit/s port explains a missed 300
+    # Mbit/s download bar, not a missed 30 Mbit/s upload bar.
+    covers: tuple[str, ...] = ALL_SCOPES
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "cause": self.cause, "limits": self.limits,
-                "facts": [f.to_json_dict() for f in self.facts],
+                "covers": list(self.covers), "facts": [f.to_json_dict() for f in self.facts],
                 "explanation": dict(self.explanation), "fix": dict(self.fix)}
 
 
@@ -130,40 +134,46 @@ def attribute(
     down = plan_rate_mbps(plan, "download")
     up = plan_rate_mbps(plan, "upload")
     plan_mbps = max((r for r in (down, up) if r is not None), default=None)
-    # Missed a bar: a shortfall, or a flagged test the per-test check already held back.
-    failed = any(c.passed is False for c in verdict.criteria)
+    # The bars this test missed (a flagged test the per-test check held back included).
+    missed: set[str] = set()
+    for c in verdict.criteria:
+        if c.passed is False:
+            missed |= set(ALL_SCOPES) if c.direction == "all" else {c.direction}
+    failed = bool(missed)
     findings: list[Finding] = []
-    findings += _port_rules(facts, plan_mbps)
+    findings += _port_rules(facts, {"download": down, "upload": up})
     findings += _wifi_rule(facts, plan_mbps, failed)
     findings += _client_rules(facts, measurement, down, up)
     findings += _busy_rules(facts)
     if offnet is not None:
         findings += _offnet_rule(verdict, offnet)
-    limiting = [f for f in findings if f.limits]
+    limiting = [f for f in findings if f.limits and f.cause != "beyond-access"]
+    explained = {scope for f in limiting for scope in f.covers}
+    unexplained = sorted(missed - explained)
     isp: Verdict = verdict.verdict
-    cause: Cause = "none"
-    if limiting:
-        cause = limiting[0].cause
-        if failed and cause != "beyond-access":
-            isp = "inconclusive"
-    elif failed:
-        findings.append(_line_finding(facts))
+    cause: Cause = next((f.cause for f in findings if f.limits), "none")
+    if unexplained:
+        findings.append(_line_finding(facts, unexplained))
         cause = "line"
+    elif failed and limiting:
+        isp = "inconclusive"
     summary = text.summary(isp, cause)
     return Attribution(verdict.verdict, isp, cause, tuple(findings), summary)
 
 
-def _port_rules(facts: HostFacts, plan_mbps: float | None) -> list[Finding]:
+def _port_rules(facts: HostFacts, plan: Mapping[str, float | None]) -> list[Finding]:
     if facts.value(LINK_KIND) != "ethernet":
         return []
     out = []
     speed = facts.number(LINK_SPEED_MBPS)
-    if speed is not None and plan_mbps is not None:
+    if speed is not None:
         ceiling = speed * IPV4_TS_GOODPUT_SHARE_WIRE
-        if ceiling < plan_mbps:
+        capped = {d: r for d, r in plan.items() if r is not None and ceiling < r}
+        if capped:
             out.append(Finding(
                 "port-speed", "device", True, (facts.get(LINK_KIND), facts.get(LINK_SPEED_MBPS)),
-                text.port_speed(speed, ceiling, plan_mbps), text.PORT_SPEED_FIX))
+                text.port_speed(speed, ceiling, max(capped.values())), text.PORT_SPEED_FIX,
+                covers=tuple(capped)))
     if facts.value(LINK_DUPLEX) == "half":
         out.append(Finding("port-duplex", "device", True, (facts.get(LINK_DUPLEX),),
                            text.HALF_DUPLEX, text.HALF_DUPLEX_FIX))
@@ -191,7 +201,7 @@ def _client_rules(facts: HostFacts, measurement: Measurement, down: float | None
         if ceiling is not None and plan_rate is not None and ceiling < plan_rate:
             out.append(Finding("client-ceiling", "client", True, (facts.get(name),),
                                text.client_ceiling(label, ceiling, plan_rate),
-                               text.CLIENT_FIX))
+                               text.CLIENT_FIX, covers=(label,)))
     if CPU_FLAG in measurement.flags:
         flag = Fact("measurement.flags", CPU_FLAG, f"measurement {measurement.id}",
                     "the client used nearly a whole CPU during a transfer")
@@ -228,9 +238,10 @@ def _offnet_rule(onnet: TestVerdict,
         off_verdict.verdict))]
 
 
-def _line_finding(facts: HostFacts) -> Finding:
+def _line_finding(facts: HostFacts, scopes: list[str]) -> Finding:
     checked = (LINK_KIND, LINK_SPEED_MBPS, CLIENT_CEILING_DOWN_MBPS, CLIENT_CEILING_UP_MBPS,
                CPU_LOAD_SHARE, CROSS_TRAFFIC_BYTES_S)
     cited = tuple(facts.get(n) for n in checked)
     unknown_names = [f.name for f in cited if not f.known]
-    return Finding("line", "line", False, cited, text.line(unknown_names))
+    return Finding("line", "line", False, cited, text.line(unknown_names, scopes),
+                   covers=tuple(scopes))

@@ -184,17 +184,23 @@ _FACT_WORDS: Final = {
 }
 
 
-def line(unknown_names: Sequence[str]) -> Texts:
-    en = ("No cause in the home explains the shortfall: the device is wired, its port and "
-          "its own ceiling are faster than the plan, and nothing else used the connection. "
-          "The shortfall is on the line.")
-    zh = ("家中环境无法解释速率不足：设备为有线连接，网口速率和设备自身上限均高于签约速率，"
-          "且无其他流量占用。速率不足发生在线路上。")
+_SCOPE_WORDS: Final = {"download": ("download", "下载"), "upload": ("upload", "上传"),
+                       "latency": ("latency", "时延")}
+
+
+def line(unknown_names: Sequence[str], scopes: Sequence[str] = ()) -> Texts:
+    what_en = " and ".join(_SCOPE_WORDS.get(s, (s, s))[0] for s in scopes) or "the"
+    what_zh = "和".join(_SCOPE_WORDS.get(s, (s, s))[1] for s in scopes)
+    en = (f"Nothing in the home explains the {what_en} shortfall: the link, this device's "
+          "ceiling and other traffic were checked (below) and none limits it. The shortfall "
+          "is on the line.")
+    zh = (f"家中环境无法解释{what_zh}速率不足：已检查连接、本设备上限和其他流量（见下），均无限制。"
+          "速率不足发生在线路上。")
     if unknown_names:
         words = [_FACT_WORDS.get(n, (n, n)) for n in unknown_names]
-        en = ("No cause in the home that could be checked explains the shortfall; these could "
-              f"not be checked here: {', '.join(w[0] for w in words)}.")
-        zh = ("可检查的家中因素均无法解释速率不足；以下项目在此无法检查："
+        en = (f"No cause in the home that could be checked explains the {what_en} shortfall; "
+              f"these could not be checked here: {', '.join(w[0] for w in words)}.")
+        zh = (f"可检查的家中因素均无法解释{what_zh}速率不足；以下项目在此无法检查："
               f"{'、'.join(w[1] for w in words)}。")
     return {"en": en, "zh": zh}
 

@@ -52,6 +52,8 @@ CASES = [
     # name, measured down/up, flags, facts, test verdict, ISP verdict, cause, rules fired
     ("100M port under a 300M plan", 94.0, 29.0, (),
      {**WIRED_OK, "speed": 100}, "shortfall", "inconclusive", "device", ["port-speed"]),
+    ("100M port explains the download, not the missed upload", 94.0, 20.0, (),
+     {**WIRED_OK, "speed": 100}, "shortfall", "shortfall", "line", ["port-speed", "line"]),
     ("gigabit port, line short", 200.0, 29.0, (),
      WIRED_OK, "shortfall", "shortfall", "line", ["line"]),
     ("gigabit port, line meets", 285.0, 29.0, (),
@@ -109,6 +111,16 @@ def test_port_finding_cites_speed_and_explains_fix() -> None:
     assert "网口" in port.explanation["zh"]
     assert "gigabit" in port.fix["en"]
     assert "千兆" in port.fix["zh"]
+
+
+def test_each_finding_says_which_missed_bars_it_explains() -> None:
+    m = record(94.0, 20.0)
+    result = attribute(CN.plan, check_measurement(CN, m), m, host(**{**WIRED_OK, "speed": 100}))
+    port, line = result.findings
+    assert port.covers == ("download",)
+    assert line.covers == ("upload",)
+    assert "upload shortfall" in line.explanation["en"]
+    assert "上传速率不足" in line.explanation["zh"]
 
 
 def test_wifi_explains_signal_band_and_phy_rate_vs_plan() -> None:

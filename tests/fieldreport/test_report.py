@@ -25,7 +25,9 @@ from tests.store.builders import make_measurement
 pytest.importorskip("weasyprint")
 pytestmark = pytest.mark.slow
 
-CN = contract("cn-miit", {"maximum_mbps": 300}, {"maximum_mbps": 30},
+# 300/20: the record's 93.1 down misses its bar (explained by the 100 Mbit/s port), its
+# 21.3 up clears it, so the ISP's verdict is inconclusive.
+CN = contract("cn-miit", {"maximum_mbps": 300}, {"maximum_mbps": 20},
               {"rate_factor": 0.9, "required_share": 0.9, "min_measurements": 10},
               tz="Asia/Shanghai", subscriber="CN-GD-000001")
 FACTS = HostFacts((Fact(LINK_KIND, "ethernet", "/sys/class/net/eno1/type = 1"),
