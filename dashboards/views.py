@@ -201,6 +201,15 @@ SUBSCRIBER = Dashboard(
             description="1 = pass / inconclusive; compliant 0 = shortfall (probe report "
                         "--write-back)", w=10, minimum=0, maximum=1,
             options={"legend": {"displayMode": "list", "placement": "bottom"}}),
+        Panel("Confirmed shortfall alerts", "timeseries", (Query(
+            influxql=f'SELECT "firing" FROM "broadband_alert" WHERE $timeFilter AND {SUB} '
+                     'GROUP BY "criterion"',
+            metricsql=f"max by (criterion) (last_over_time(broadband_alert_firing{{{SUB_SEL}}}"
+                      "[$__interval]))",
+            legend="{{criterion}}"),),
+            description="the agent's confirmed shortfalls (retested on a second server): 1 when "
+                        "an alert fired, 0 when it resolved", w=12, minimum=0, maximum=1,
+            options={"legend": {"displayMode": "list", "placement": "bottom"}}),
         Panel("Campaign progress", "stat", tuple(
             Query(influxql=f'SELECT last("campaign_{field}") FROM "broadband_window" WHERE '
                            f"$timeFilter AND {SUB}",

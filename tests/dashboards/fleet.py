@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from probe.alert import Alert
 from probe.cli.contract_files import load_contracts
 from probe.compliance.check import check_measurement
 from probe.compliance.contract import Contract
@@ -24,7 +25,12 @@ from probe.compliance.fleet import evaluate_fleet
 from probe.compliance.labels import fleet_labels
 from probe.compliance.verdict import Evaluation
 from probe.measurement import Measurement
-from probe.sinks.fleetpoints import ProbeStatus, encode_probe_status, encode_window_verdict
+from probe.sinks.fleetpoints import (
+    ProbeStatus,
+    encode_alert,
+    encode_probe_status,
+    encode_window_verdict,
+)
 from probe.sinks.lineprotocol import LabelledRecord, encode_point
 from tests.store.builders import make_measurement
 
@@ -56,6 +62,7 @@ class Fleet:
     tests: list[SimTest]
     windows: list[tuple[datetime, Evaluation]]
     statuses: list[ProbeStatus]
+    alerts: list[Alert]
     contracts: dict[str, Contract]
     lines: list[str]
     start: datetime
@@ -141,5 +148,15 @@ def build() -> Fleet:
         contract_ref=t.contract.plan.id, verdict=t.verdict)) for t in tests]
     lines += [encode_window_verdict(e, contracts[e.subscriber_id], at) for at, e in windows]
     lines += [encode_probe_status(s) for s in statuses]
-    return Fleet(tests, windows, statuses, contracts, lines,
+    # The agent's confirmed shortfalls on the under-delivering lines: one fired and resolved,
+    # one still firing.
+    alerts = [
+        Alert("firing", sub, contracts[sub].plan.id, f"probe-{sub.lower()}", "download/normal",
+              starts_at=T0 + timedelta(hours=9))
+        for sub in ("AT-W--2", "CN-GD-2")
+    ]
+    alerts.append(dataclasses.replace(alerts[0], status="resolved",
+                                      ends_at=T0 + timedelta(days=1, hours=9)))
+    lines += [encode_alert(a) for a in alerts]
+    return Fleet(tests, windows, statuses, alerts, contracts, lines,
                  start=T0 - timedelta(hours=1), end=T0 + timedelta(days=DAYS, hours=1))

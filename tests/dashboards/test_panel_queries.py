@@ -221,6 +221,9 @@ EXPECTED: dict[str, Callable[[PanelQuery], tuple[str, Any]]] = {
     "Campaign progress": lambda q: ("value", scalar(campaign(
         ["days_complete", "days_needed", "measurements", "measurements_needed"][
             ord(q.target["refId"]) - ord("A")]))),
+    "Confirmed shortfall alerts": lambda q: ("set", {
+        1.0 if a.status == "firing" else 0.0 for a in FLEET.alerts
+        if a.subscriber == SUBSCRIBER}),
     "Latency: idle vs loaded": lambda q: ("set", rates(LATENCY_FIELDS[
         q.target.get("alias") or q.target["legendFormat"]])),
 }
