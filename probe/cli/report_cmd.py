@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from probe.compliance.contract import Contract
 
 FORMATS = ("table", "json", "csv", "html")
+WRITE_BATCH = 5000
 PROFILE_NAMES = ("cn-miit", "de-bnetza", "eu-berec", "uk-ofcom", "us-fcc", "custom")
 
 DESCRIPTION = """\
@@ -35,6 +36,12 @@ file); measurements of subscribers without a contract are ignored (and counted).
 --from/--to take ISO 8601 times with an offset (2026-03-01T00:00Z) or ages (7d, 24h); the
 window is [from, to). --engine dask evaluates a Parquet source partitioned by subscriber on
 dask.distributed (--workers N local processes, or --scheduler ADDRESS of a running cluster).
+
+--write-back also writes every subscriber's window verdict to the sink as its own
+measurement (broadband_window, docs/data-model.md), stamped with the window's end (--to, or
+the last measurement read), so a re-run over the same window replaces its points. The sink
+flags are those of `probe forward` (--url, --kind, --bucket, --org, --token-file, or the
+PROBE_INFLUX_* environment); InfluxDB 1.x needs 1.8+ (/api/v2/write).
 
 Exit 0 when the report was made, whatever the verdicts; 1 or 2 on bad input.
 """
@@ -67,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="--engine dask: local worker processes (default 2)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="--engine dask: a running dask scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--write-back", action="store_true",
+                        help="write the window verdicts to the sink (broadband_window)")
+    from probe.cli.store_cmd import add_sink_arguments
+
+    add_sink_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -105,12 +117,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--from ({start.isoformat()}) must be before --to ({end.isoformat()})")
     if args.engine == "dask" and source.kind != "parquet":
         raise UsageError("--engine dask reads Parquet: use --source parquet:DIR")
+    if args.write_back and args.engine == "dask" and end is None:
+        raise UsageError("--write-back with --engine dask needs --to: the window end every "
+                         "verdict is stamped with")
+    config = None
+    if args.write_back:
+        from probe.cli.store_cmd import sink_config
+
+        config = sink_config(args)  # a bad sink fails now, not after the evaluation
     contracts = load_contract_dir(args.contracts)
     _say(f"{len(contracts):,} contracts loaded from {args.contracts}")
     if args.engine == "dask":
-        summary, meta = _evaluate_dask(args, Path(source.location), contracts, start, end)
+        summary, meta, lines = _evaluate_dask(args, Path(source.location), contracts, start,
+                                              end)
     else:
-        summary, meta = _evaluate_local(source, contracts, args.profile, start, end)
+        summary, meta, lines = _evaluate_local(source, contracts, args.profile, start, end,
+                                               write_back=args.write_back)
+    if config is not None:
+        meta["written_back"] = _write_back(config, lines)
     from probe.report.render import to_csv, to_html, to_json, to_table
     from probe.report.rollup import rollup
 
@@ -126,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate_local(source: Any, contracts: dict[str, Contract], profile: str | None,
-                    start: datetime | None, end: datetime | None,
-                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+                    start: datetime | None, end: datetime | None, *, write_back: bool,
+                    ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     from probe.cli.report_sources import read_source
     from probe.compliance.fleet import evaluate_fleet
     from probe.report.summary import summarise
@@ -137,12 +161,25 @@ def _evaluate_local(source: Any, contracts: dict[str, Contract], profile: str | 
     meta = _coverage(frame, contracts)
     _say(f"{len(frame):,} measurements read; evaluating {len(contracts):,} subscribers")
     evaluations = evaluate_fleet(frame, contracts, profile=profile)
-    return summarise(evaluations, contracts), meta
+    lines: list[str] = []
+    if write_back:
+        from probe.sinks.fleetpoints import encode_window_verdict
+
+        times = frame["started_at"]
+        at = end or (times.max().to_pydatetime() if len(times) else None)
+        if at is None:
+            raise UsageError("--write-back: no measurements in the window, nothing to stamp "
+                             "the verdicts with (give --to)")
+        first = start or times.min().to_pydatetime()
+        window_s = (at - first).total_seconds()
+        lines = [encode_window_verdict(e, contracts[e.subscriber_id], at, window_s=window_s)
+                 for e in evaluations]
+    return summarise(evaluations, contracts), meta, lines
 
 
 def _evaluate_dask(args: argparse.Namespace, directory: Path, contracts: dict[str, Contract],
                    start: datetime | None, end: datetime | None,
-                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     from probe.dataset.parquet import describe
     from probe.scaleout.dask_report import evaluate_on_dask
 
@@ -150,11 +187,39 @@ def _evaluate_dask(args: argparse.Namespace, directory: Path, contracts: dict[st
     where = args.scheduler or f"a local cluster of {args.workers} worker process(es)"
     _say(f"evaluating {len(info.files)} Parquet file(s) in {directory} on dask ({where})"
          + ("" if info.whole_subscribers else "; shuffling by subscriber first"))
+    encode = None
+    if args.write_back and end is not None:
+        from functools import partial
+
+        from probe.sinks.fleetpoints import encode_window_verdict
+
+        window_s = None if start is None else (end - start).total_seconds()
+        encode = partial(encode_window_verdict, at=end, window_s=window_s)
     result = evaluate_on_dask(info.files, contracts, whole_subscribers=info.whole_subscribers,
                               profile=args.profile, start=start, end=end,
-                              workers=args.workers, scheduler=args.scheduler, progress=_say)
-    return result.summary, {"measurements": result.measurements,
-                            "notes": _notes(result.unknown_rows, result.unknown_example)}
+                              workers=args.workers, scheduler=args.scheduler, progress=_say,
+                              encode=encode)
+    meta = {"measurements": result.measurements,
+            "notes": _notes(result.unknown_rows, result.unknown_example)}
+    return result.summary, meta, result.lines
+
+
+def _write_back(config: Any, lines: list[str]) -> int:
+    """Send the window-verdict lines in batches; SinkError on the first failed batch."""
+    from probe.errors import SinkError
+    from probe.sinks.influx import InfluxWriter
+
+    writer = InfluxWriter(config)
+    try:
+        for lo in range(0, len(lines), WRITE_BATCH):
+            failure = writer.write(lines[lo:lo + WRITE_BATCH])
+            if failure is not None:
+                raise SinkError(f"write-back stopped after {lo:,} of {len(lines):,} window "
+                                f"verdicts: {failure.message}")
+    finally:
+        writer.close()
+    _say(f"{len(lines):,} window verdicts written to {config.describe()}")
+    return len(lines)
 
 
 def _coverage(frame: pd.DataFrame, contracts: dict[str, Contract]) -> dict[str, Any]:

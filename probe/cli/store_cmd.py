@@ -25,6 +25,7 @@ from probe.sinks.config import ENV_VARS as ENV
 
 if TYPE_CHECKING:
     from probe.measurement import Measurement
+    from probe.sinks.config import SinkConfig
     from probe.store import SqliteStore
 
 PROBE_ID_ENV = "PROBE_ID"
@@ -100,6 +101,24 @@ def open_store(path: Path) -> SqliteStore:
     return SqliteStore.open(path)
 
 
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    """--url, --kind, --bucket, --org, --token-file: where points go (see SINK_HELP)."""
+    parser.add_argument("--url", help="sink URL, e.g. http://127.0.0.1:8086")
+    parser.add_argument("--kind", choices=("influxdb2", "influxdb1", "victoriametrics"))
+    parser.add_argument("--bucket", help="bucket (2.x/3.x) or db/rp (1.8); ignored by VM")
+    parser.add_argument("--org", help="organisation (2.x/3.x)")
+    parser.add_argument("--token-file", metavar="FILE", help="read the token from FILE")
+
+
+def sink_config(args: argparse.Namespace) -> SinkConfig:
+    """The sink of :func:`add_sink_arguments`' flags (and the environment), validated."""
+    from probe.sinks.config import resolve_sink_config
+
+    flags = {"url": args.url, "kind": args.kind, "bucket": args.bucket, "org": args.org,
+             "token_file": args.token_file, "timeout": getattr(args, "timeout", None)}
+    return resolve_sink_config(flags, os.environ)
+
+
 # -- registration -------------------------------------------------------------------------------
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,11 +157,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     forward.add_argument("--once", action="store_true",
                          help="one pass, then exit (1 if the sink failed)")
-    forward.add_argument("--url", help="sink URL, e.g. http://127.0.0.1:8086")
-    forward.add_argument("--kind", choices=("influxdb2", "influxdb1", "victoriametrics"))
-    forward.add_argument("--bucket", help="bucket (2.x/3.x) or db/rp (1.8); ignored by VM")
-    forward.add_argument("--org", help="organisation (2.x/3.x)")
-    forward.add_argument("--token-file", metavar="FILE", help="read the token from FILE")
+    add_sink_arguments(forward)
     forward.add_argument("--batch-size", type=argtypes.positive_int, metavar="N", default=5000)
     forward.add_argument("--timeout", type=float, metavar="S", default=10.0,
                          help="HTTP timeout per write, seconds (default 10)")
@@ -260,16 +275,13 @@ def forward_handler(args: argparse.Namespace) -> int:
     import threading
 
     from probe.errors import SinkError
-    from probe.sinks.config import resolve_sink_config
     from probe.sinks.forwarder import Forwarder, ForwardPolicy
     from probe.sinks.influx import InfluxWriter
 
     for flag, value in (("--timeout", args.timeout), ("--interval", args.interval)):
         if not 0 < value < float("inf"):
             raise UsageError(f"{flag} must be > 0 seconds, got {value}")
-    flags = {"url": args.url, "kind": args.kind, "bucket": args.bucket, "org": args.org,
-             "token_file": args.token_file, "timeout": args.timeout}
-    config = resolve_sink_config(flags, os.environ)
+    config = sink_config(args)
     path = resolve_db(args.db)
     _require_existing(path)
     policy = ForwardPolicy(batch_size=args.batch_size, idle_interval_s=args.interval)

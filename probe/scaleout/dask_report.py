@@ -24,11 +24,16 @@ import pandas as pd
 from probe.compliance.contract import Contract
 from probe.compliance.fleet import evaluate_fleet
 from probe.compliance.frame import COLUMNS
+from probe.compliance.verdict import Evaluation
 from probe.errors import ConfigError, RecordFormatError
 from probe.report.columns import RATE_COLUMNS, core_frame
 from probe.report.summary import SUMMARY_COLUMNS, summarise
 
 READ_COLUMNS = ("subscriber_id", "started_at", *RATE_COLUMNS, "flags")
+
+
+# Encodes one window verdict for write-back (the sink's encoder, bound to the window end).
+Encoder = Callable[[Evaluation, Contract], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,7 @@ class PartitionResult:
     measurements: int  # rows of subscribers with a contract, in the window
     unknown_rows: int  # rows of subscribers without one
     unknown_example: str
+    lines: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +52,12 @@ class DaskResult:
     unknown_rows: int
     unknown_example: str
     partitions: int
+    lines: list[str]
 
 
 def evaluate_partition(
-    part: pd.DataFrame, contracts: Mapping[str, Contract], profile: str | None,
-    start: datetime | None, end: datetime | None,
+    part: pd.DataFrame, contracts: Mapping[str, Contract], profile: str | None, *,
+    start: datetime | None, end: datetime | None, encode: Encoder | None = None,
 ) -> PartitionResult:
     """One partition (whole subscribers): the summary rows of the subscribers it holds."""
     frame = core_frame(part)
@@ -62,11 +69,12 @@ def evaluate_partition(
     known = ids.isin(list(contracts))
     unknown = ids[~known]
     present = {s: contracts[s] for s in pd.unique(ids[known])}
-    summary = (summarise(evaluate_fleet(frame[known.to_numpy()], present, profile=profile),
-                         present)
-               if present else pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
+    evaluations = evaluate_fleet(frame[known.to_numpy()], present, profile=profile)
+    summary = (summarise(evaluations, present) if present
+               else pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
+    lines = [] if encode is None else [encode(e, present[e.subscriber_id]) for e in evaluations]
     return PartitionResult(summary, int(known.sum()), int(unknown.size),
-                           str(unknown.iloc[0]) if unknown.size else "")
+                           str(unknown.iloc[0]) if unknown.size else "", lines)
 
 
 def _dask() -> tuple[Any, Any, Any]:
@@ -83,7 +91,7 @@ def evaluate_on_dask(
     files: Sequence[Path], contracts: Mapping[str, Contract], *, whole_subscribers: bool,
     profile: str | None = None, start: datetime | None = None, end: datetime | None = None,
     workers: int = 2, scheduler: str | None = None,
-    progress: Callable[[str], None] = lambda _text: None,
+    progress: Callable[[str], None] = lambda _text: None, encode: Encoder | None = None,
 ) -> DaskResult:
     """Evaluate the dataset's files on a cluster (a running ``scheduler``, or ``workers``
     local processes started and stopped here); summary rows in subscriber order."""
@@ -95,7 +103,8 @@ def evaluate_on_dask(
     try:
         with client_type(scheduler or cluster) as client:
             return _run(dd, client, files, contracts, whole=whole_subscribers,
-                        profile=profile, start=start, end=end, progress=progress)
+                        profile=profile, start=start, end=end, progress=progress,
+                        encode=encode)
     except OSError as exc:
         raise ConfigError(f"cannot use the dask scheduler {scheduler or 'started here'}: "
                           f"{exc}") from None
@@ -106,7 +115,7 @@ def evaluate_on_dask(
 
 def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Contract], *,
          whole: bool, profile: str | None, start: datetime | None, end: datetime | None,
-         progress: Callable[[str], None]) -> DaskResult:
+         progress: Callable[[str], None], encode: Encoder | None) -> DaskResult:
     from distributed import as_completed  # noqa: PLC0415
 
     try:
@@ -125,12 +134,13 @@ def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Co
     [shared] = client.scatter([dict(contracts)], broadcast=True)
     parts = client.compute(ddf.to_delayed())
     futures = client.map(evaluate_partition, parts, contracts=shared, profile=profile,
-                         start=start, end=end, pure=False)
+                         start=start, end=end, encode=encode, pure=False)
     results: list[PartitionResult] = []
     for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
         results.append(future.result())
         progress(f"partition {done} of {len(futures)} evaluated")
     seen = set().union(*(set(r.summary["subscriber_id"]) for r in results))
+    lines = [line for r in results for line in r.lines]
     absent = {s: c for s, c in contracts.items() if s not in seen}
     frames = [r.summary for r in results if len(r.summary)]
     if absent:
@@ -138,9 +148,12 @@ def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Co
         empty["subscriber_id"] = empty["subscriber_id"].astype(object)
         empty["started_at"] = pd.to_datetime(empty["started_at"], utc=True)
         empty["flagged"] = empty["flagged"].astype(bool)
-        frames.append(summarise(evaluate_fleet(empty, absent, profile=profile), absent))
+        evaluations = evaluate_fleet(empty, absent, profile=profile)
+        frames.append(summarise(evaluations, absent))
+        lines.extend([] if encode is None else [encode(e, absent[e.subscriber_id])
+                                                for e in evaluations])
     summary = pd.concat(frames, ignore_index=True).sort_values(
         "subscriber_id", kind="stable", ignore_index=True)
     example = next((r.unknown_example for r in results if r.unknown_example), "")
     return DaskResult(summary, sum(r.measurements for r in results),
-                      sum(r.unknown_rows for r in results), example, len(futures))
+                      sum(r.unknown_rows for r in results), example, len(futures), lines)

@@ -2,5 +2,6 @@
 
 from tests.servicekit import (  # noqa: F401  (fixtures)
     influxdb1,
+    victoria_metrics,
     victoria_metrics_factory,
 )

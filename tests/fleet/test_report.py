@@ -145,6 +145,43 @@ class TestSources:
         assert from_influx == from_parquet
 
 
+@pytest.mark.services
+class TestWriteBack:
+    def test_window_verdicts_reach_victoria_metrics_once(self, fleet: Path,
+                                                         victoria_metrics) -> None:
+        args = ["--source", f"parquet:{fleet / 'measurements'}", "--contracts",
+                str(fleet / "contracts"), "--per-subscriber", "--write-back",
+                "--url", victoria_metrics.url, "--kind", "victoriametrics"]
+        first = report(*args)
+        again = report(*args)  # the same window again: replaces, does not add
+        assert first["meta"]["written_back"] == again["meta"]["written_back"] == 60
+        series = victoria_metrics.export('{__name__="broadband_window_valid_measurements"}')
+        by_sub = {s["metric"]["subscriber_id"]: s for s in series}
+        rows = {r["subscriber_id"]: r for r in first["subscribers"]}
+        assert set(by_sub) == set(rows)
+        for sid, s in by_sub.items():
+            assert s["values"] == [rows[sid]["valid_measurements"]]  # once, not twice
+            assert s["metric"]["plan"] == rows[sid]["plan"]
+            assert s["metric"]["region"] == rows[sid]["region"]
+        compliant = victoria_metrics.export('{__name__="broadband_window_compliant"}')
+        assert {s["metric"]["subscriber_id"]: s["values"] for s in compliant} == {
+            sid: [1.0 if r["verdict"] == "pass" else 0.0] for sid, r in rows.items()
+            if r["verdict"] != "inconclusive"}
+        undecided = victoria_metrics.export('{__name__="broadband_window_inconclusive"}')
+        assert {s["metric"]["subscriber_id"] for s in undecided if s["values"] == [1.0]} == {
+            sid for sid, r in rows.items() if r["verdict"] == "inconclusive"}
+
+    def test_unreachable_sink_is_one_line(self, fleet: Path) -> None:
+        from tests.support import free_port
+
+        result = run_cli(["report", "--source", f"parquet:{fleet / 'measurements'}",
+                          "--contracts", str(fleet / "contracts"), "--write-back", "--url",
+                          f"http://127.0.0.1:{free_port()}", "--kind", "victoriametrics"])
+        assert result.returncode == 1
+        assert "write-back stopped after 0 of 60" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 class TestOutputs:
     def test_table_csv_html(self, fleet: Path, tmp_path: Path) -> None:
         base = ["report", "--source", f"parquet:{fleet / 'measurements'}", "--contracts",
