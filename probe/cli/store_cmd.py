@@ -165,6 +165,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          help="how often to look for new measurements when idle (default 15)")
     forward.add_argument("--requeue-quarantined", action="store_true",
                          help="give quarantined measurements another chance first")
+    forward.add_argument("--audit", action="store_true",
+                         help="first read back what the sink holds for this store's probes, "
+                         "requeue what it lost, then send once (implies --once)")
+    forward.add_argument("--since", metavar="WHEN", default="7d",
+                         help="--audit: measurements started since WHEN (default 7d)")
     forward.add_argument("--json", action="store_true",
                          help="with --once: print one JSON object with the pass's counts")
     forward.add_argument("--db", metavar="PATH", help=DB_HELP)
@@ -289,10 +294,19 @@ def forward_handler(args: argparse.Namespace) -> int:
         if args.requeue_quarantined:
             print(f"requeued {store.requeue_quarantined()} quarantined measurement(s)",
                   file=sys.stderr)
+        checked = None
+        if args.audit:
+            from probe.sinks.audit import audit, points_for
+
+            since = parse_since(args.since)
+            checked = audit(store, points_for(config, timeout_s=args.timeout), since=since,
+                            until=datetime.now(UTC))
+            if not args.json:
+                print(f"probe forward: {checked.summary()}", file=sys.stderr)
         writer = InfluxWriter(config)
         try:
             forwarder = Forwarder(store, writer, policy)
-            if args.once:
+            if args.once or args.audit:
                 report = forwarder.drain()
                 left = store.status()
             else:
@@ -305,9 +319,11 @@ def forward_handler(args: argparse.Namespace) -> int:
                 return EXIT_OK
         finally:
             writer.close()
-    summary = {"delivered": report.delivered, "rejected": report.rejected,
+    summary: dict[str, Any] = {"delivered": report.delivered, "rejected": report.rejected,
                "quarantined": report.quarantined, "backlog": left.backlog,
                "error": None if report.failure is None else report.failure.message}
+    if checked is not None:
+        summary["audit"] = checked.to_json_dict()
     if args.json:
         _print_json(summary)
     else:

@@ -42,15 +42,18 @@ def share_criteria(
 ) -> list[Criterion]:
     """One criterion per subscriber: passes when reached / tests >= share (exactly)."""
     out = []
+    needs = pct(share)
+    needed: dict[int, int] = {}  # per test count: a fleet has few distinct ones
     for n, r in zip(tests.tolist(), reached.tolist(), strict=True):
         counted = f"{label} {verb} in {r} of {n} {where}"
         if n < min_tests:
             out.append(Criterion(id, direction, None,
                                  f"{counted}; needs at least {min_tests} valid tests"))
             continue
-        passed = r >= count_needed(share, n)
-        out.append(Criterion(id, direction, passed,
-                             f"{counted} ({pct(r, n)}), needs {pct(share)}"))
+        if n not in needed:
+            needed[n] = count_needed(share, n)
+        out.append(Criterion(id, direction, r >= needed[n],
+                             f"{counted} ({pct(r, n)}), needs {needs}"))
     return out
 
 

@@ -105,6 +105,50 @@ def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
     return local
 
 
+def _subscriber_codes(frame: pd.DataFrame, ids: list[str]) -> Ints | None:
+    """Each row's index into ``ids`` (-1 when the subscriber has no contract); None when no row
+    names a subscriber. A categorical column is mapped through its (few) categories and never
+    expanded to one string per row: at ten million rows that conversion cost more than the
+    whole evaluation."""
+    column = frame["subscriber_id"]
+    index = pd.Index(ids)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.astype(str)
+        if not (categories != "").any():
+            return None
+        of_category = np.append(index.get_indexer(categories), -1)  # code -1 (missing) → -1
+        return np.asarray(of_category[np.asarray(column.cat.codes, dtype=np.int64)],
+                          dtype=np.int64)
+    names = column.astype(str)
+    if not names.ne("").any():
+        return None
+    return np.asarray(index.get_indexer(pd.Index(names)), dtype=np.int64)
+
+
+def _start_ms(cons: list[Contract]) -> Ints:
+    """Each contract's first counted instant (UTC ms; the smallest int64 when none)."""
+    big = np.iinfo(np.int64).min
+    starts: dict[tuple[object, str], int] = {}  # a fleet shares few (start, zone) pairs
+    for c in cons:
+        if (c.start, c.time_zone) not in starts:
+            s = c.start_utc()
+            starts[c.start, c.time_zone] = big if s is None else int(s.timestamp() * 1000)
+    return np.array([starts[c.start, c.time_zone] for c in cons], dtype=np.int64)
+
+
+def _by_subscriber_then_time(sub: Ints, t_ms: Ints) -> Ints:
+    """The stable order by (subscriber, time) — ``np.lexsort((t_ms, sub))`` — computed as one
+    stable argsort of a combined key when it fits in 63 bits: on rows that are already nearly
+    in order (a dataset sorted by subscriber) that is several times faster than lexsort."""
+    if sub.size == 0:
+        return np.arange(0, dtype=np.int64)
+    low = int(t_ms.min())
+    span = int(t_ms.max()) - low + 1
+    if (int(sub.max()) + 1) * span >= 2**62:
+        return np.asarray(np.lexsort((t_ms, sub)), dtype=np.int64)
+    return np.asarray(np.argsort(sub * span + (t_ms - low), kind="stable"), dtype=np.int64)
+
+
 def windows_by_plan(
     frame: pd.DataFrame, contracts: Mapping[str, Contract]
 ) -> list[tuple[Plan, Window]]:
@@ -113,13 +157,12 @@ def windows_by_plan(
     if missing:
         raise RecordFormatError("measurements lack the column 'started_at'")
     ids = list(contracts)
-    if "subscriber_id" in frame and frame["subscriber_id"].astype(str).ne("").any():
-        codes = pd.Categorical(frame["subscriber_id"].astype(str), categories=ids).codes
-        code = np.asarray(codes, dtype=np.int64)
-    elif len(ids) == 1:
+    code = _subscriber_codes(frame, ids) if "subscriber_id" in frame else None
+    if code is None:
+        if len(ids) != 1:
+            raise RecordFormatError(
+                "measurements need a subscriber_id column for a fleet of contracts")
         code = np.zeros(len(frame), dtype=np.int64)
-    else:
-        raise RecordFormatError("measurements need a subscriber_id column for a fleet of contracts")
     t_ms = _utc_ms(frame["started_at"])
     down, up = _floats(frame, "download_mbps"), _floats(frame, "upload_mbps")
     latency = _floats(frame, "latency_ms")
@@ -128,9 +171,7 @@ def windows_by_plan(
 
     known = code >= 0
     cons = [contracts[i] for i in ids]
-    big = np.iinfo(np.int64).min
-    start_ms = np.array([big if (s := c.start_utc()) is None else int(s.timestamp() * 1000)
-                         for c in cons], dtype=np.int64)
+    start_ms = _start_ms(cons)
     in_period = known & (t_ms >= start_ms[np.where(known, code, 0)])
     zones = sorted({c.time_zone for c in cons})
     zone_index = {name: z for z, name in enumerate(zones)}
@@ -151,7 +192,7 @@ def windows_by_plan(
     row_flag = flagged[rows]
     flag_counts = np.bincount(r[row_flag], minlength=len(cons)).astype(np.int64)
     kept = np.flatnonzero(~row_flag)
-    order = np.lexsort((t_ms[rows][kept], r[kept]))
+    order = _by_subscriber_then_time(r[kept], t_ms[rows][kept])
     take_all, r_sorted = kept[order], r[kept][order]
     row_bounds = np.searchsorted(r_sorted, plan_starts)
     out: list[tuple[Plan, Window]] = []

@@ -23,7 +23,12 @@ def pct(count: int | Fraction, total: int = 1) -> str:
     """``count / total`` as a percentage, cut (not rounded) to 0.1 so 89.97 % never reads 90 %."""
     if total == 0:
         return "– %"
-    tenths = math.floor(Fraction(count) * 1000 / total)
+    if type(count) is int:
+        # Same floor as the Fraction below, in integers: a fleet report formats hundreds of
+        # thousands of these, and Fraction arithmetic was a third of its time.
+        tenths = count * 1000 // total
+    else:
+        tenths = math.floor(Fraction(count) * 1000 / total)
     whole, frac = divmod(tenths, 10)
     return f"{whole} %" if frac == 0 else f"{whole}.{frac} %"
 

@@ -71,7 +71,7 @@ class InfluxQLReader:
     def describe(self) -> str:
         return f"InfluxDB at {self.url} (db {self.db})"
 
-    def _source(self, measurement: str) -> str:
+    def source(self, measurement: str) -> str:
         head = f"{quote_identifier(self.db)}.{quote_identifier(self.rp)}." if self.rp else ""
         return head + quote_identifier(measurement)
 
@@ -104,7 +104,7 @@ class InfluxQLReader:
         if probe_id is not None:
             where.append(f"probe_id = {quote_string(probe_id)}")
         q = (f"SELECT {', '.join(quote_identifier(c) for c in columns)} "
-             f"FROM {self._source(MEASUREMENT)}")
+             f"FROM {self.source(MEASUREMENT)}")
         if where:
             q += " WHERE " + " AND ".join(where)
         out: dict[str, list[Any]] = {c: [] for c in ("time", *columns)}

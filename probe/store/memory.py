@@ -16,6 +16,7 @@ from typing import Any
 from probe.measurement import Measurement
 from probe.store.records import (
     AgentEvent,
+    DeliveredEntry,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
@@ -37,6 +38,9 @@ class _Row:
     rejections: int = 0
     quarantined: bool = False
     last_error: str | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _utc_now() -> datetime:
@@ -162,6 +166,26 @@ class MemoryStore:
         for row in self._rows.values():
             if row.quarantined:
                 row.quarantined, row.rejections = False, 0
+                count += 1
+        return count
+
+    def delivered_since(self, since: datetime | None = None) -> list[DeliveredEntry]:
+        rows = sorted((r for r in self._rows.values() if r.stored.delivered_at is not None
+                       and (since is None or r.started_at >= since)),
+                      key=lambda r: (r.started_at, r.seq))
+        return [DeliveredEntry(r.seq, r.stored.measurement_id, r.stored.probe_id,
+                               (r.started_at - _EPOCH) // timedelta(microseconds=1))
+                for r in rows]
+
+    def requeue(self, ids: Sequence[int]) -> int:
+        wanted, count = set(ids), 0
+        for key, row in self._rows.items():
+            if row.seq in wanted and not row.queued:
+                row.queued = True
+                s = row.stored
+                self._rows[key].stored = StoredRecord(
+                    s.record, s.probe_id, s.subscriber_id, s.contract_ref, s.verdict,
+                    s.stored_at, None)
                 count += 1
         return count
 

@@ -135,6 +135,16 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveredEntry:
+    """A measurement a sink acknowledged: what the delivery audit looks for in the sink."""
+
+    outbox_id: int
+    measurement_id: str
+    probe_id: str
+    started_at_us: int  # the point's timestamp, microseconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
 class PruneResult:
     """What one retention pass removed; undelivered rows are counted so no loss is silent."""
 

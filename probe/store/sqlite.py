@@ -27,6 +27,7 @@ from probe.measurement import Measurement
 from probe.store import chainlog, retention, schema
 from probe.store.records import (
     AgentEvent,
+    DeliveredEntry,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
@@ -366,6 +367,31 @@ class SqliteStore:
                 " ORDER BY v.voided_at_us", (json.dumps(list(ids)),)).fetchall()
         return [{"id": i, "voided_at": (from_us(at) or _EPOCH).isoformat(), "voided_by": by,
                  "reason": why} for i, at, by, why in rows]
+
+    # -- delivery audit (structurally satisfies probe.sinks.audit.DeliveredLog) -------------
+
+    def delivered_since(self, since: datetime | None = None) -> list[DeliveredEntry]:
+        """Acknowledged measurements started at or after ``since``, oldest first."""
+        with translate_errors(self.path, "read the deliveries of"):
+            rows = self._conn.execute(
+                "SELECT m.seq, m.id, m.probe_id, m.started_at_us FROM measurements m"
+                " JOIN delivered d USING (seq) WHERE m.started_at_us >= ?"
+                " ORDER BY m.started_at_us, m.seq",
+                (-(2**62) if since is None else to_us(since),),
+            ).fetchall()
+        return [DeliveredEntry(int(a), str(b), str(c), int(d)) for a, b, c, d in rows]
+
+    def requeue(self, ids: Sequence[int]) -> int:
+        """Put delivered measurements back in the outbox (the sink lost them); returns how many
+        were requeued. Their delivery stamp goes: they are not delivered until sent again."""
+        id_list = json.dumps([int(i) for i in ids])
+        with self._transaction("requeue measurements in"):
+            self._conn.execute(
+                "DELETE FROM delivered WHERE seq IN (SELECT value FROM json_each(?))", (id_list,))
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO outbox (seq) SELECT m.seq FROM measurements m"
+                " WHERE m.seq IN (SELECT value FROM json_each(?))", (id_list,))
+            return int(cur.rowcount)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
