@@ -258,7 +258,7 @@ PROBES = Dashboard(
                       "[$__range])",
             legend="{{probe_id}}", instant=True),
             "measurements waiting in each probe's outbox (broadband_probe)", w=12, share=False),
-        Panel("Deferred and skipped tests (since agent start)", "bargauge", tuple(
+        Panel("Deferred and skipped tests (agent totals)", "bargauge", tuple(
             Query(influxql=f'SELECT last("tests_{what}") FROM "broadband_probe" WHERE '
                            f'$timeFilter AND {PROBE} GROUP BY "probe_id"',
                   metricsql=f"last_over_time(broadband_probe_tests_{what}{{{PROBE_SEL}}}"

@@ -405,6 +405,7 @@ class Agent:
             await self._publish_backlog()
             return
         forwarder = self._forwarder
+        await self._write_status_point()
         report = await self._io_call(forwarder.drain)
         await self._publish_backlog()
         if report.failure is None:
@@ -419,6 +420,23 @@ class Agent:
         self._event("forward failed", level=logging.WARNING, error=report.failure.message,
                     retry_in_s=round(delay, 1))
         self._forward_task = asyncio.ensure_future(self._forward_later(delay))
+
+    async def _write_status_point(self) -> None:
+        """The probe's own state (``broadband_probe``: backlog about to be sent, test counters)
+        ahead of each forwarder pass, for the fleet's probe-health dashboard. Best effort:
+        a sink that is down refuses it like the pass that follows."""
+        from probe.sinks.fleetpoints import ProbeStatus, encode_probe_status
+
+        assert self._forwarder is not None
+        writer = self._forwarder.writer
+        status = await self._io_call(lambda: self._db().status())
+        point = encode_probe_status(ProbeStatus(
+            self.probe_id, self.deps.now(), outbox_backlog=status.backlog,
+            outbox_quarantined=status.quarantined, tests_completed=self.state.tests_run,
+            tests_deferred=self.state.tests_deferred, tests_skipped=self.state.tests_skipped))
+        failure = await self._io_call(lambda: writer.write([point]))
+        if failure is not None:
+            self._event("status not forwarded", level=logging.DEBUG, error=failure.message)
 
     async def _publish_backlog(self) -> None:
         if self.metrics is not None:

@@ -93,7 +93,7 @@ def encode_window_verdict(
 
 @dataclass(frozen=True, slots=True)
 class ProbeStatus:
-    """A probe's state at ``at`` (aware); counters count since the agent started, None = unknown."""
+    """A probe's state at ``at`` (aware); counters are the agent's totals, None = unknown."""
 
     probe_id: str
     at: datetime

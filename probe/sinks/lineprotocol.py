@@ -164,9 +164,9 @@ PROBE_TAGS: tuple[TagSpec, ...] = (TagSpec("probe_id", "the probe reporting its 
 _PROBE_FIELD_TEXT = (
     ("outbox_backlog", "measurements waiting in the probe's outbox"),
     ("outbox_quarantined", "outbox entries the sink refused repeatedly (set aside)"),
-    ("tests_completed", "tests completed since the agent started (counter)"),
-    ("tests_deferred", "tests postponed by gating (cross-traffic, CPU) since start (counter)"),
-    ("tests_skipped", "tests given up (no slot, server unreachable) since start (counter)"),
+    ("tests_completed", "tests completed (counter: the agent's total)"),
+    ("tests_deferred", "tests postponed by gating (cross-traffic, CPU) (counter)"),
+    ("tests_skipped", "tests given up (no slot, server unreachable) (counter)"),
     ("uptime_s", "seconds since the agent started"),
 )
 PROBE_FIELDS = tuple(FieldSpec(n, "agent", d) for n, d in _PROBE_FIELD_TEXT)

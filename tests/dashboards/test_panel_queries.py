@@ -209,7 +209,7 @@ EXPECTED: dict[str, Callable[[PanelQuery], tuple[str, Any]]] = {
         frozenset({("verdict", v)}): float(sum(t.verdict == v for t in mine()))
         for v in {t.verdict for t in mine()}}),
     "Outbox backlog": lambda q: ("value", by_probe(lambda s: s.outbox_backlog)),
-    "Deferred and skipped tests (since agent start)": lambda q: ("value", by_probe(
+    "Deferred and skipped tests (agent totals)": lambda q: ("value", by_probe(
         lambda s: s.tests_deferred if q.target["refId"] == "A" else s.tests_skipped)),
     "Results per server": lambda q: ("value", per_server({
         "A": lambda ts: float(len(ts)),
