@@ -149,19 +149,22 @@ def _write_jsonl(fleet: Fleet, path: Path) -> None:
 
 
 def _write_lines(fleet: Fleet, path: Path) -> None:
+    from probe.compliance.check import check_measurement
     from probe.compliance.labels import fleet_labels
     from probe.simulate.records import iter_records
     from probe.sinks.lineprotocol import LabelledRecord, encode_point
 
     with path.open("w", encoding="utf-8") as out:
         for rec in iter_records(fleet):
-            # The fleet data model's tags (plan, region, technology, period) and contracted
-            # rates, as the agent writes them (docs/data-model.md).
-            labels = fleet_labels(fleet.contracts[rec.subscriber_id],
-                                  rec.measurement.started_at).to_json_dict()
+            # As the agent writes them (docs/data-model.md): the per-test verdict (so the
+            # point carries `compliant`), the fleet tags (plan, region, technology, period)
+            # and the contracted rates.
+            contract = fleet.contracts[rec.subscriber_id]
+            labels = fleet_labels(contract, rec.measurement.started_at).to_json_dict()
             point = LabelledRecord.of(rec.measurement, rec.probe_id, fleet=labels,
                                       subscriber_id=rec.subscriber_id,
-                                      contract_ref=rec.contract_ref)
+                                      contract_ref=rec.contract_ref,
+                                      verdict=check_measurement(contract, rec.measurement).verdict)
             out.write(encode_point(point) + "\n")
     _say(f"line protocol written to {path}")
 
