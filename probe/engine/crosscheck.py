@@ -125,6 +125,9 @@ def own_statistic_notes(records: Sequence[Measurement], share: float = AGREEMENT
             if reported and own is not None and abs(own - reported) / reported > share:
                 notes.append(f"{record.backend} {direction}: its own statistic gives "
                              f"{own:.1f} Mbit/s vs {reported:.1f} ({method.engine_statistic})")
+        # Statistics the engine's vendor documents besides the one it runs (Ookla's trimmed
+        # mean for speedtest-cli's samples).
+        notes.extend(f"{record.backend}: {n}" for n in method.notes if "trimmed mean" in n)
     return notes
 
 

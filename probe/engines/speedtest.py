@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from probe.engine.foreign import PROBE_STATISTIC, engine_record
+from probe.engine.foreign import PROBE_STATISTIC, engine_record, ookla_trimmed_mbps
 from probe.engine.interface import EngineOptions, ProgressCallback
 from probe.engine.plan import MeasurePlan, Phase, Progress
 from probe.engine.summary import DirectionObservation
@@ -205,6 +205,7 @@ class SpeedtestEngine:
             engine_statistic="speedtest-cli: all bytes over the whole run, ramp-up included",
             engine_download_mbps=own_down, engine_upload_mbps=own_up,
             notes=(f"speedtest-cli ping {best.get('latency', 0):.1f} ms (its own formula)",
+                   *_ookla_notes(observed),
                    *(["HTTPS (--secure)"] if self.secure else [])),
         )
         return engine_record(plan, backend=NAME, method=method, measurement_id=str(uuid.uuid4()),
@@ -238,6 +239,17 @@ class SpeedtestEngine:
         # One task drove all of speedtest-cli's threads: they ran (or ended early) together.
         done = threads if obs.streams_completed else 0
         return dataclasses.replace(obs, streams_started=threads, streams_completed=done)
+
+
+def _ookla_notes(observed: dict[str, DirectionObservation]) -> list[str]:
+    """What Ookla's documented legacy statistic (trimmed mean) gives on the same samples."""
+    notes = []
+    for direction, obs in observed.items():
+        trimmed = ookla_trimmed_mbps(obs.samples)
+        if trimmed is not None:
+            notes.append(f"Ookla legacy trimmed mean ({direction}; 20 slices, fastest 10 % and "
+                         f"slowest 30 % dropped): {trimmed:.1f} Mbit/s")
+    return notes
 
 
 def _copy(config: dict[str, Any]) -> dict[str, Any]:

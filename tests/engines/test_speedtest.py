@@ -70,6 +70,7 @@ class TestAgainstProbeServer:
         assert record.method.engine_download_mbps > 0
         assert "upload_counted_at_client" in record.flags
         assert record.latency is not None
+        assert any(n.startswith("Ookla legacy trimmed mean (down") for n in record.method.notes)
 
     async def test_discovery_with_config_and_list_replaced(
             self, probe_server: RunningServer) -> None:
