@@ -59,8 +59,8 @@ def startup_cpu_s(the_lab: Lab, prefix: list[str], engine: str) -> float:
     runs = []
     for _ in range(3):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(the_lab.exec_argv(the_lab.client_ns, [*prefix, sys.executable, "-c",
-                                                             IMPORTS[engine]]), check=True)
+        subprocess.run([*prefix, *the_lab.exec_argv(the_lab.client_ns, [
+            sys.executable, "-c", IMPORTS[engine]])], check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         runs.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return statistics.median(runs)
@@ -97,6 +97,11 @@ def main() -> None:
                     cpu_per_gb = spent / (moved / 1e9) if moved else None
                     rows.append((engine, rate, rec["download_mbps"], rec["upload_mbps"],
                                  cpu_per_gb, ",".join(rec["flags"]) or "-", ""))
+    if args.cpu_quota is not None:
+        try:
+            (CGROUP / "probe-bench-engines").rmdir()
+        except OSError:
+            pass  # still busy or already gone; the next run reuses it
     quota = "unthrottled" if args.cpu_quota is None else f"client CPU quota {args.cpu_quota:g}"
     print(f"bench_engines {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{len(__import__('os').sched_getaffinity(0))} CPUs, {quota}, {args.duration:g} s "

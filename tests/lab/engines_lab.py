@@ -68,13 +68,17 @@ class EngineRun:
 
 def run_engine(the_lab: Lab, engine: str, *args: str, prefix: Sequence[str] = ()
                ) -> EngineRun:
-    """``probe measure --backend ENGINE --json`` in the client namespace; its CPU time too."""
+    """``probe measure --backend ENGINE --json`` in the client namespace; its CPU time too.
+
+    ``prefix`` wraps the whole command (e.g. entering a cgroup: ``ip netns exec`` remounts
+    /sys, so the cgroup must be joined before it).
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run(
-        the_lab.exec_argv(the_lab.client_ns, [
-            *prefix, sys.executable, "-m", "probe", "measure", "--backend", engine,
-            "--server", server_for(engine), "--json", "--no-store", *args]),
+        [*prefix, *the_lab.exec_argv(the_lab.client_ns, [
+            sys.executable, "-m", "probe", "measure", "--backend", engine,
+            "--server", server_for(engine), "--json", "--no-store", *args])],
         capture_output=True, text=True, timeout=180, check=False)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
