@@ -18,6 +18,7 @@ runs the client in a cgroup v1 group limited to Q CPUs (a router's CPU).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import resource
 import statistics
@@ -98,10 +99,9 @@ def main() -> None:
                     rows.append((engine, rate, rec["download_mbps"], rec["upload_mbps"],
                                  cpu_per_gb, ",".join(rec["flags"]) or "-", ""))
     if args.cpu_quota is not None:
-        try:
+        # Still busy or already gone: the next run reuses it.
+        with contextlib.suppress(OSError):
             (CGROUP / "probe-bench-engines").rmdir()
-        except OSError:
-            pass  # still busy or already gone; the next run reuses it
     quota = "unthrottled" if args.cpu_quota is None else f"client CPU quota {args.cpu_quota:g}"
     print(f"bench_engines {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{len(__import__('os').sched_getaffinity(0))} CPUs, {quota}, {args.duration:g} s "
