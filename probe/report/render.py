@@ -89,7 +89,8 @@ def to_table(report: FleetReport) -> str:
 
 def _meta_line(report: FleetReport) -> str:
     m = report.meta
-    window = f"{m.get('from') or 'start'} – {m.get('to') or 'end'}"
+    window = ("all measurements" if not (m.get("from") or m.get("to")) else
+              f"from {m.get('from') or 'the first'} to {m.get('to') or 'the last'} measurement")
     return (f"{m.get('measurements', 0):,} measurements, {report.overall.subscribers:,} "
             f"subscribers, {window}; profile {m.get('profile') or 'of each plan'}; "
             f"shares with 95 % Clopper-Pearson intervals")
@@ -102,10 +103,12 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #d8dde6;border-radius:8px;padding:10px 14px;min-width:170px}
 .card b{display:block;font-size:22px} .card span{color:#5a6475;font-size:12px}
-table{border-collapse:collapse;width:100%} th,td{padding:5px 8px;border-bottom:1px solid #e6e9ef}
+table{border-collapse:collapse;width:100%}
+th,td{padding:4px 6px;border-bottom:1px solid #e6e9ef;font-size:13px}
 th{text-align:left;background:#f4f6f9;font-weight:600} td.n{text-align:right;
 font-variant-numeric:tabular-nums} .bad{color:#b3261e} .ok{color:#1b6e3a}
-.why{color:#434c5e;font-size:12px} .note{color:#5a6475;font-size:12px}
+td{white-space:nowrap} .why{color:#434c5e;font-size:12px;white-space:normal}
+.note{color:#5a6475;font-size:12px}
 """
 
 
@@ -113,7 +116,7 @@ def _bar(share: Share) -> str:
     """An SVG bar 0–100 % with the interval as a whisker."""
     if share.total == 0 or share.share is None:
         return "<span class='note'>no decided data</span>"
-    width = 160
+    width = 110
     x, lo, hi = (round(v * width, 1) for v in (share.share, share.lower, share.upper))
     colour = "#1b6e3a" if share.share >= 0.9 else "#c77700" if share.share >= 0.7 else "#b3261e"
     label = html.escape(share_text(share))
