@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from probe.engine.interface import ProgressCallback
 from probe.engine.plan import Phase, Progress
 from probe.engine.summary import DirectionObservation
-from probe.errors import MeasurementError, MeasurementTimeout
+from probe.errors import MeasurementError, MeasurementTimeout, ProtocolViolation
 from probe.measurement import Sample
 from probe.units import mbps_from_bytes
 
@@ -108,6 +108,11 @@ async def run_streams(
             with contextlib.suppress(asyncio.CancelledError, MeasurementError, OSError):
                 await task
     elapsed = loop.time() - t0
+    if samples[-1].total_bytes == 0:
+        # A server that answers but moves nothing (a half-configured legacy server whose test
+        # files are missing) must not read as a 0 Mbit/s line.
+        raise ProtocolViolation(f"no data moved during the {phase}: the server answered but "
+                                "its test endpoint did not deliver")
     # A stream that ends within ``end_grace_s`` of the deadline (a server that ends the test
     # itself, as ndt7's does) ran the whole test.
     on_time = [t for t in ended_at if t >= duration_s - end_grace_s]

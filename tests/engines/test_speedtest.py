@@ -99,3 +99,27 @@ class TestAgainstProbeServer:
         engine = create("speedtest", EngineOptions(servers=(f"http://127.0.0.1:{free_port()}",)))
         with pytest.raises(ServerUnreachable, match="refused"):
             await engine.measure(PLAN)
+
+
+async def test_half_configured_legacy_server() -> None:
+    """latency.txt answers, the test images are missing: an error, never a 0 Mbit/s record."""
+    from aiohttp import web
+
+    from probe.errors import ProtocolViolation
+
+    async def latency(request: web.Request) -> web.Response:
+        return web.Response(text="test=test")
+
+    app = web.Application()
+    app.router.add_get("/speedtest/latency.txt", latency)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        engine = create("speedtest", EngineOptions(servers=(f"http://127.0.0.1:{port}",)))
+        with pytest.raises(ProtocolViolation, match="no data moved during the download"):
+            await engine.measure(MeasurePlan(duration_s=1.0, directions=("down",)))
+    finally:
+        await runner.cleanup()
