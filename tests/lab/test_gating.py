@@ -125,16 +125,26 @@ def test_cross_traffic_defers_the_agents_test_and_is_recorded(
     is deferred (each deferral stored with the rate seen) until the flow ends, then runs."""
     shaped_lab.shape(down_mbps=50, up_mbps=20)
     config = agent_config(tmp_path, lab_server)
-    iperf = cross_traffic(shaped_lab, 12)  # the first test is due ~6 s after the start
+    # The flow runs until the agent has deferred its test at least twice (however slowly the
+    # agent starts on a loaded machine), then stops so the test can run.
+    iperf = cross_traffic(shaped_lab, 120)
+    agent = shaped_lab.popen(shaped_lab.client_ns, [
+        sys.executable, "-m", "probe", "agent", "--config", str(config), "--runs", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    lines: list[str] = []
     try:
-        proc = subprocess.run(
-            shaped_lab.exec_argv(shaped_lab.client_ns, [
-                sys.executable, "-m", "probe", "agent", "--config", str(config), "--runs", "1"]),
-            capture_output=True, text=True, timeout=150, check=False, cwd=ROOT)
+        assert agent.stdout is not None
+        for line in agent.stdout:
+            lines.append(line)
+            if sum('"event":"test deferred"' in x for x in lines) >= 2:
+                break
+        stop_process(iperf)
+        out, err = agent.communicate(timeout=120)
     finally:
         stop_process(iperf)
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        stop_process(agent)
+    assert agent.returncode == 0, err + "".join(lines) + out
+    events = [json.loads(line) for line in [*lines, *out.splitlines()] if line.startswith("{")]
     names = [e["event"] for e in events]
     deferred = [e for e in events if e["event"] == "test deferred"]
     assert deferred, names
