@@ -89,6 +89,7 @@ def test_audit_finds_duplicates_and_requeues_in_the_fake_store() -> None:
     fleet = simulate_fleet(FleetSpec(1, 1, per_day=4, seed=9))
     store = MemoryStore()
     records = list(iter_records(fleet))
+    assert len(records) >= 6
     for rec in records:
         store.save(rec.measurement, probe_id=rec.probe_id)
     store.mark_delivered([e.outbox_id for e in store.pending(100)])
@@ -110,3 +111,35 @@ def test_audit_finds_duplicates_and_requeues_in_the_fake_store() -> None:
     assert [e.figures["id"] for e in store.pending(100)] == [
         r.measurement.id for r in records[2:]]
     assert store.status().backlog == len(records) - 2
+
+
+def test_audit_reads_back_from_influxdb1(tmp_path: Path, influxdb1) -> None:
+    """The InfluxQL side of the audit against real influxd 1.x: the points are written with
+    the probe's own encoder through v1 /write (1.6.7 has no /api/v2/write), two are deleted,
+    and the audit finds exactly those two missing and requeues them."""
+    from probe.sinks.audit import InfluxPoints
+    from probe.sinks.lineprotocol import LabelledRecord, encode_point
+    from probe.sinks.readback import InfluxQLReader
+
+    influxdb1.query("CREATE DATABASE audit", method="POST")
+    fleet = simulate_fleet(FleetSpec(2, 2, per_day=6, seed=4))
+    store = MemoryStore()
+    lines = []
+    records = list(iter_records(fleet))
+    assert len(records) >= 6
+    for rec in records:
+        store.save(rec.measurement, probe_id=rec.probe_id)
+        lines.append(encode_point(LabelledRecord.of(rec.measurement, rec.probe_id)))
+    status, body = influxdb1.write("audit", lines)
+    assert status == 204, body
+    store.mark_delivered([e.outbox_id for e in store.pending(100)])
+    gone = [int(line.rsplit(" ", 1)[1]) for line in lines[1:3]]
+    for ns in gone:
+        influxdb1.query(f"DELETE FROM broadband WHERE time = {ns}", db="audit", method="POST")
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    report = audit(store, InfluxPoints(InfluxQLReader(influxdb1.url, "audit")),
+                   since=now - timedelta(days=3650), until=now)
+    assert (report.checked, report.present, report.missing) == (len(lines), len(lines) - 2, 2)
+    assert report.requeued == 2
+    assert [e.figures["id"] for e in store.pending(10)] == [r.measurement.id
+                                                            for r in records[1:3]]
