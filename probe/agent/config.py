@@ -211,12 +211,13 @@ def _url(reader: _Reader, key: str, *, required: bool = True) -> str | None:
     return value
 
 
-def _servers(root: _Reader) -> tuple[ServerConfig, ...]:
+def _servers(root: _Reader, backend: str) -> tuple[ServerConfig, ...]:
     servers: list[ServerConfig] = []
     tables = root.tables("servers")
     for i, table in enumerate(tables):
         r = _Reader(table, f"servers[{i}]", root.problems, ("url", "name", "role", "token_file"))
-        url = _url(r, "url")
+        # Other engines spell their servers their own way (iperf3: host[:port]).
+        url = _url(r, "url") if backend == "native" else r.text("url", required=True)
         name = r.text("name", f"server-{i + 1}")
         role = r.text("role", "other", choices=ROLES)
         if url is not None:
@@ -317,7 +318,8 @@ def parse_config(doc: Mapping[str, Any]) -> AgentConfig | list[Problem]:
     probe = root.sub("probe", ("id",))
     contract = root.sub("contract", ("file", "subscriber"))
     contract_file = contract.text("file", required=True)
-    servers = _servers(root)
+    measure = _measure(root)
+    servers = _servers(root, measure.backend)
     store = root.sub("store", ("db", "max_age_days", "max_mb"))
     age = store.number("max_age_days", None, low=1.0)
     size = store.number("max_mb", None, low=1.0)
@@ -335,7 +337,7 @@ def parse_config(doc: Mapping[str, Any]) -> AgentConfig | list[Problem]:
         contract_file=contract_file or "",
         subscriber=contract.text("subscriber"),
         servers=servers,
-        measure=_measure(root),
+        measure=measure,
         store=StoreConfig(store.text("db"), None if age is None else int(age),
                           None if size is None else int(size)),
         sink=_sink(root),

@@ -293,7 +293,10 @@ class Agent:
             deferral = decision.deferral
 
     async def _clock_gate(self, slot: Slot) -> tuple[bool, str | None]:
-        """Wait for a synchronised clock (re-reading), unless the config says test anyway."""
+        """Wait for a synchronised clock (re-reading), unless the config says test anyway.
+
+        False also when the clock has just become synchronised: the slot was planned on a
+        clock that may have been days off (a Pi after boot), so the loop plans again."""
         waited = 0.0
         while True:
             reading = self.deps.read_clock()
@@ -302,6 +305,9 @@ class Agent:
                 if decision.flag:
                     self._event("clock not synchronised", level=logging.WARNING,
                                 detail=decision.reason)
+                elif waited > 0:
+                    self._event("clock synchronised", detail="planning again", kind=slot.kind)
+                    return False, None
                 return True, decision.flag
             if waited == 0:
                 self._event("waiting for clock", level=logging.WARNING, detail=decision.reason)

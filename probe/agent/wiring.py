@@ -186,7 +186,9 @@ def _read_token(server: ServerConfig, config_dir: Path) -> str | None:
 
 
 async def _measure(config: AgentConfig, server: ServerConfig, token: str | None) -> Measurement:
-    from probe.client import run_measurement
+    """One test with the configured engine (probe.backends: native, librespeed, iperf3 ...)."""
+    from probe.backends import create
+    from probe.engine.interface import EngineOptions
     from probe.engine.plan import MeasurePlan
 
     kwargs: dict[str, object] = {}
@@ -195,7 +197,8 @@ async def _measure(config: AgentConfig, server: ServerConfig, token: str | None)
     if config.measure.streams is not None:
         kwargs["streams"] = config.measure.streams
     plan = MeasurePlan(**kwargs)  # type: ignore[arg-type]
-    return await run_measurement(plan, server.url, token=token)
+    engine = create(config.measure.backend, EngineOptions(servers=(server.url,), token=token))
+    return await engine.measure(plan)
 
 
 def _open_store(config: AgentConfig, config_dir: Path) -> SqliteStore:

@@ -63,7 +63,14 @@ def load_config(path: Path) -> AgentConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     parsed = parse_config(doc)
     if not isinstance(parsed, list):
-        return parsed
+        from probe.backends import NAMES
+        from probe.compliance.params import Problem
+
+        # The engine names live above the agent's policy (probe.backends), so checked here.
+        if parsed.measure.backend in NAMES:
+            return parsed
+        parsed = [Problem("measure.backend", f"must be one of {', '.join(NAMES)}, got "
+                          f"{parsed.measure.backend!r}")]
     lines = key_lines(text)
     shown = []
     for problem in parsed:

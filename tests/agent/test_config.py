@@ -151,3 +151,18 @@ def test_missing_contract_file_and_bad_toml(tmp_path: Path) -> None:
     done = run_cli(["agent", "--config", str(path), "--check"])
     assert done.returncode == 2
     assert "not valid TOML" in done.stderr
+
+
+def test_backend_is_one_of_the_engines(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(MINIMAL + '[measure]\nbackend = "nosuch"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:14: measure.backend: must be one of native,")
+    # Another engine spells its servers its own way (iperf3: host:port).
+    text = MINIMAL.replace("http://198.18.0.1:8080", "198.18.0.1:5201").replace(
+        "http://198.18.1.1:8080", "198.18.1.1:5201")
+    path.write_text(text + '[measure]\nbackend = "iperf3"\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.measure.backend == "iperf3"
+    assert config.servers[0].url == "198.18.0.1:5201"
