@@ -84,9 +84,10 @@ def test_agent_measures_stores_and_forwards_in_the_lab(
     assert len(stored) == RUNS, done.stdout
     assert events[-1]["event"] == "agent stopped"
     for e in stored:
-        # 50 Mbit/s tbf carries at most 47.8 Mbit/s of payload.
-        assert 40 < float(e["download_mbps"]) <= 48.5, e  # type: ignore[arg-type]
-        assert 15 < float(e["upload_mbps"]) <= 19.5, e  # type: ignore[arg-type]
+        # The shaped link, roughly (50/20 Mbit/s tbf: at most 47.8/19.1 of payload); the
+        # accuracy itself is tests/lab/test_accuracy.py's. Here: real tests across the link.
+        assert 35 < float(e["download_mbps"]) <= 52, e  # type: ignore[arg-type]
+        assert 14 < float(e["upload_mbps"]) <= 22, e  # type: ignore[arg-type]
     with SqliteStore.open(tmp_path / "state" / "probe.db") as store:
         status = store.status()
         rows = store.history()
