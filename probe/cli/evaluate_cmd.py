@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_SHORTFALL, ContractError
+
+if TYPE_CHECKING:
+    from probe.compliance.contract import Contract
+    from probe.compliance.verdict import Evaluation
 
 PROFILE_NAMES = ("cn-miit", "de-bnetza", "eu-berec", "uk-ofcom", "us-fcc", "custom")
 
@@ -17,14 +22,21 @@ pass (exit 0), shortfall (exit 4) or inconclusive (exit 5: too few valid measure
 campaign incomplete, cure period running). Bad files exit 1 with one line naming file and line.
 
 Measurements: the JSON lines `probe measure --json` prints (optionally with "subscriber_id"),
-or CSV with the columns started_at,download_mbps,upload_mbps,latency_ms (optional:
-subscriber_id, flags). Flagged measurements (limited by the local environment) do not count.
-Days and hours are the subscriber's local calendar (time zone from the contract).
+or CSV with the columns started_at,download_mbps,upload_mbps,latency_ms (optional: id,
+subscriber_id, flags; "," ";" or tab, a UTF-8 BOM is fine). Days and hours are the
+subscriber's local calendar (time zone from the contract).
+
+One measurement, one vote: a record id seen twice counts once (the same id with different
+content is an error naming both lines). Rows without subscriber_id belong to the file's
+contract when it has one; with several contracts they are not counted (and said so).
+Every row that does not count is counted by reason: duplicate, demo, voided, before the
+contract start, flagged (limited by the local environment), outside the rule's hours.
 
 --json prints one object: verdict, profile, criteria [{id, direction, passed, detail}],
 confidence (Clopper-Pearson interval on the failing share, beside the literal rule),
-valid_measurements, campaign (de-bnetza). A contracts file with several contracts gives one
-such object per line (JSON lines), in the file's order.
+valid_measurements, not_counted {reason: n}, input {rows, duplicates, unlabelled,
+other_subscribers, ids_checked}, campaign (de-bnetza). A contracts file with several
+contracts gives one such object per line (JSON lines), in the file's order.
 """
 
 
@@ -54,8 +66,10 @@ def exit_code(verdicts: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probe.cli.contract_files import load_contracts, load_measurements
-    from probe.compliance.fleet import evaluate_fleet
+    from probe.cli.contract_files import load_contracts
+    from probe.cli.measurement_files import load_measurements
+    from probe.compliance.fleet import evaluate_intake
+    from probe.compliance.intake import take_in
 
     contract_set = load_contracts(args.contract)
     contracts = dict(contract_set.contracts)
@@ -74,24 +88,61 @@ def run(args: argparse.Namespace) -> int:
         # Rows for subscribers the file does not know are not evidence for anyone: say so.
         print(f"probe: warning: {int(stray.sum())} measurement(s) of subscribers not in "
               f"{args.contract} were ignored (e.g. {ids[stray].iloc[0]!r})", file=sys.stderr)
-    evaluations = evaluate_fleet(frame, contracts, profile=args.profile)
+    # Unlabelled rows belong to the file's contract when it has exactly one (see
+    # probe.compliance.intake); picking one of several with --subscriber does not make them its.
+    intake = take_in(frame, contracts,
+                     unlabelled_to_sole=len(contract_set.contracts) == 1)
+    if intake.counts.unlabelled:
+        print(f"probe: warning: {intake.counts.unlabelled} measurement(s) without a "
+              f"subscriber_id were not counted: {args.contract} has "
+              f"{len(contract_set.contracts)} contracts, so they belong to none",
+              file=sys.stderr)
+    evaluations = evaluate_intake(intake, contracts, profile=args.profile)
     if args.json:
         for evaluation in evaluations:
-            print(json.dumps(evaluation.to_json_dict(), ensure_ascii=False))
+            print(json.dumps({**evaluation.to_json_dict(),
+                              "input": intake.counts.to_json_dict()}, ensure_ascii=False))
     else:
         for evaluation in evaluations:
-            print(f"{evaluation.subscriber_id}: {evaluation.verdict.upper()} "
-                  f"({evaluation.profile}, plan {evaluation.plan_id}, "
-                  f"{evaluation.valid_measurements} valid measurements)")
-            for c in evaluation.criteria:
-                mark = {True: "ok  ", False: "FAIL", None: "??  "}[c.passed]
-                scope = "" if c.direction == "all" else f"{c.direction}: "
-                print(f"  {mark} {c.id:<18} {scope}{c.detail}")
-            for conf in evaluation.confidence:
-                share = "–" if conf.tests == 0 else f"{conf.failing / conf.tests:.1%}"
-                print(f"  confidence {conf.direction}: {conf.failing} of {conf.tests} tests "
-                      f"{conf.failing_means} ({share}); 95 % Clopper-Pearson "
-                      f"[{conf.lower:.1%}, {conf.upper:.1%}]")
-            if evaluation.flagged_measurements:
-                print(f"  {evaluation.flagged_measurements} flagged measurement(s) not counted")
+            print(render_evaluation(evaluation, contracts[evaluation.subscriber_id]))
+        print(f"input: {intake.counts.describe()}")
     return exit_code([e.verdict for e in evaluations])
+
+
+NOT_COUNTED_TEXT = {
+    "duplicate": ("duplicate", "duplicates", "(same id as another row)"),
+    "demo": ("demo record", "demo records", "(probe demo: never evidence)"),
+    "voided": ("voided record", "voided records", "(see probe history)"),
+    "before_contract_start": ("before the contract start", "before the contract start", ""),
+    "flagged": ("flagged", "flagged", "(limited by the local environment)"),
+    "outside_hours": ("outside the counting hours", "outside the counting hours", ""),
+}
+
+
+def render_evaluation(evaluation: Evaluation, contract: Contract) -> str:
+    """The window verdict for humans: verdict, criteria, confidence, rows not counted."""
+    from probe.compliance.verdict import plural
+
+    valid = evaluation.valid_measurements
+    lines = [f"{evaluation.subscriber_id}: {evaluation.verdict.upper()} "
+             f"({evaluation.profile}, plan {evaluation.plan_id}, "
+             f"{valid} valid {plural(valid, 'measurement')})"]
+    for c in evaluation.criteria:
+        mark = {True: "ok  ", False: "FAIL", None: "??  "}[c.passed]
+        scope = "" if c.direction == "all" else f"{c.direction}: "
+        lines.append(f"  {mark} {c.id:<18} {scope}{c.detail}")
+    for conf in evaluation.confidence:
+        share = "–" if conf.tests == 0 else f"{conf.failing / conf.tests:.1%}"
+        lines.append(f"  confidence {conf.direction}: {conf.failing} of {conf.tests} "
+                     f"{plural(conf.tests, 'test')} {conf.failing_means} ({share}); 95 % "
+                     f"Clopper-Pearson [{conf.lower:.1%}, {conf.upper:.1%}]")
+    parts = []
+    for reason, n in evaluation.not_counted:
+        if n:
+            one, many, why = NOT_COUNTED_TEXT[reason]
+            if reason == "before_contract_start":
+                why = f"({contract.start})"
+            parts.append(" ".join(p for p in (str(n), one if n == 1 else many, why) if p))
+    if parts:
+        lines.append(f"  not counted: {'; '.join(parts)}")
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ from probe.compliance.verdict import (
     Scope,
     decide,
     pct,
+    plural,
 )
 
 Bools = npt.NDArray[np.bool_]
@@ -48,7 +49,8 @@ def share_criteria(
         counted = f"{label} {verb} in {r} of {n} {where}"
         if n < min_tests:
             out.append(Criterion(id, direction, None,
-                                 f"{counted}; needs at least {min_tests} valid tests"))
+                                 f"{counted}; needs at least {min_tests} valid "
+                                 f"{plural(min_tests, 'test')}"))
             continue
         if n not in needed:
             needed[n] = count_needed(share, n)

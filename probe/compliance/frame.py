@@ -2,17 +2,20 @@
 
 The fleet evaluation takes one DataFrame with the columns of :data:`COLUMNS` (``started_at``
 aware UTC; rates/latency as floats, NaN where a direction was not measured; ``flagged`` True
-when the measurement was limited by the local environment). :func:`windows_by_plan` converts
-the UTC instants to each subscriber's local calendar day and time of day (zoneinfo rules via
-pandas, so DST days have 23 or 25 hours), drops flagged rows and rows before the contract start,
-and returns one :class:`Window` per plan, sorted by subscriber and time. Spacing rules use the
-UTC instants (elapsed time); day and hour rules use the local values.
+when the measurement was limited by the local environment; optional: ``id``, ``source`` (where
+the row came from, for messages) and ``not_evidence`` (``"demo"`` or ``"voided"``: never
+evidence). :func:`windows_by_plan` converts the UTC instants to each subscriber's local
+calendar day and time of day (zoneinfo rules via pandas, so DST days have 23 or 25 hours),
+leaves out demo and voided rows, rows before the contract start and flagged rows — counting
+each per subscriber in :attr:`Window.not_counted` — and returns one :class:`Window` per plan,
+sorted by subscriber and time. Spacing rules use the UTC instants (elapsed time); day and hour
+rules use the local values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +49,8 @@ class Window:
     latency_ms: Floats
     flagged: Ints  # per subscriber: flagged measurements in the contract period (not counted)
     bounds: Ints
+    # Per reason (demo, voided, before_contract_start, flagged), per subscriber: rows left out.
+    not_counted: Mapping[str, Ints] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -149,6 +154,15 @@ def _by_subscriber_then_time(sub: Ints, t_ms: Ints) -> Ints:
     return np.asarray(np.argsort(sub * span + (t_ms - low), kind="stable"), dtype=np.int64)
 
 
+def _left_out(frame: pd.DataFrame, known: npt.NDArray[np.bool_], after_start: npt.NDArray[np.bool_]
+              ) -> tuple[npt.NDArray[np.bool_], ...]:
+    """Rows of known subscribers that are demo, voided, or (otherwise) before the start."""
+    marks = (frame["not_evidence"].fillna("").astype(str).to_numpy() if "not_evidence" in frame
+             else np.full(len(frame), "", dtype=object))
+    demo, voided = known & (marks == "demo"), known & (marks == "voided")
+    return demo, voided, known & ~demo & ~voided & ~after_start
+
+
 def windows_by_plan(
     frame: pd.DataFrame, contracts: Mapping[str, Contract]
 ) -> list[tuple[Plan, Window]]:
@@ -172,7 +186,8 @@ def windows_by_plan(
     known = code >= 0
     cons = [contracts[i] for i in ids]
     start_ms = _start_ms(cons)
-    in_period = known & (t_ms >= start_ms[np.where(known, code, 0)])
+    demo, voided, before = _left_out(frame, known, t_ms >= start_ms[np.where(known, code, 0)])
+    in_period = known & ~demo & ~voided & ~before
     zones = sorted({c.time_zone for c in cons})
     zone_index = {name: z for z, name in enumerate(zones)}
     zone_of_contract = np.array([zone_index[c.time_zone] for c in cons], dtype=np.int64)
@@ -191,6 +206,9 @@ def windows_by_plan(
     r = rank[code[rows]]
     row_flag = flagged[rows]
     flag_counts = np.bincount(r[row_flag], minlength=len(cons)).astype(np.int64)
+    left_out = {name: np.bincount(rank[code[mask]], minlength=len(cons)).astype(np.int64)
+                for name, mask in (("demo", demo), ("voided", voided),
+                                   ("before_contract_start", before))} | {"flagged": flag_counts}
     kept = np.flatnonzero(~row_flag)
     order = _by_subscriber_then_time(r[kept], t_ms[rows][kept])
     take_all, r_sorted = kept[order], r[kept][order]
@@ -209,5 +227,6 @@ def windows_by_plan(
             contracts=tuple(cons[m] for m in members), sub=sub, t_ms=t_ms[src], day=day,
             sod_ms=wall - day * DAY_MS, download=down[src], upload=up[src],
             latency_ms=latency[src], flagged=flag_counts[c_lo:c_hi], bounds=bounds,
+            not_counted={k: v[c_lo:c_hi] for k, v in left_out.items()},
         )))
     return out

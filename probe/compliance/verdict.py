@@ -33,6 +33,11 @@ def pct(count: int | Fraction, total: int = 1) -> str:
     return f"{whole} %" if frac == 0 else f"{whole}.{frac} %"
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` for one, ``words`` otherwise: "1 valid test", "2 valid tests"."""
+    return word if n == 1 else f"{word}s"
+
+
 def mbps(value: float | Fraction) -> str:
     """A rate for humans: up to three decimals, no trailing zeros."""
     text = f"{float(value):.3f}".rstrip("0").rstrip(".")
@@ -117,6 +122,10 @@ class Evaluation:
     valid_measurements: int
     flagged_measurements: int = 0
     campaign: CampaignProgress | None = None
+    # (reason, count) for every row of this subscriber that did not count, in the order of
+    # probe.compliance.intake.REASONS (duplicate, demo, voided, before_contract_start,
+    # flagged, outside_hours); zeros included so scripts can rely on the keys.
+    not_counted: tuple[tuple[str, int], ...] = ()
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -128,6 +137,10 @@ class Evaluation:
         if self.flagged_measurements:
             reasons.append(f"{self.flagged_measurements} measurement(s) flagged as limited by "
                            "the local environment were not counted")
+        others = [(r, n) for r, n in self.not_counted if n and r != "flagged"]
+        if others:
+            reasons.append("also not counted: " + ", ".join(f"{n} {r.replace('_', ' ')}"
+                                                             for r, n in others))
         return tuple(reasons)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -138,6 +151,7 @@ class Evaluation:
             "confidence": [c.to_json_dict() for c in self.confidence],
             "valid_measurements": self.valid_measurements,
             "flagged_measurements": self.flagged_measurements,
+            "not_counted": dict(self.not_counted),
             "campaign": None if self.campaign is None else self.campaign.to_json_dict(),
             "reasons": list(self.reasons),
         }

@@ -25,7 +25,8 @@ def _campaign_jsonl(path: Path, below_normal: int = 0, subscriber: str | None = 
             start = datetime(2026, 3, day, 8, 0, tzinfo=tz) + timedelta(minutes=10 * k)
             start += timedelta(hours=3) if k >= 5 else timedelta()
             down = 950.0 if k == 0 else (800.0 if n < below_normal + 1 and k else 870.0)
-            record = {"id": f"m{n}", "started_at": start.astimezone(UTC).isoformat(),
+            record = {"id": f"{subscriber or ''}m{n}",
+                      "started_at": start.astimezone(UTC).isoformat(),
                       "download_mbps": down, "upload_mbps": 46.0 if k == 0 else 40.0,
                       "latency_ms": 12.0, "flags": []}
             if subscriber:
@@ -134,8 +135,9 @@ class TestEvaluateBadInput:
         ("neg.jsonl", '{"id": "a", "started_at": "2026-03-02T08:00:00Z", '
          '"download_mbps": -3}\n', "{p}:1: download_mbps must be a finite number >= 0, got -3"),
         ("cols.csv", "started_at,download_mbps,upload_mbps\n2026-03-02T08:00:00Z,1,1\n",
-         "{p}:1: CSV lacks the column(s) latency_ms (needs "
-         "started_at,download_mbps,upload_mbps,latency_ms)"),
+         "{p}:1: CSV lacks the column(s) latency_ms; the header read was "
+         "'started_at,download_mbps,upload_mbps' (delimiter ','); needs "
+         "started_at,download_mbps,upload_mbps,latency_ms"),
         ("neg.csv", "started_at,download_mbps,upload_mbps,latency_ms\n"
          "2026-03-02T08:00:00Z,1,1,1\n2026-03-02T09:00:00Z,-1,1,1\n",
          "{p}:3: download_mbps must be a finite number >= 0, got '-1'"),
@@ -154,7 +156,11 @@ class TestEvaluateBadInput:
         m = _campaign_jsonl(tmp_path / "m.jsonl")
         proc = run_cli(["evaluate", "--contract", str(DE_FILE), "--measurements",
                         str(tmp_path / "none.jsonl")], cwd=str(ROOT))
-        assert "none.jsonl: cannot read" in _one_error_line(proc, 1)
+        # A missing input file is a bad argument (exit 2), as in `probe contracts validate`.
+        assert _one_error_line(proc, 2).endswith("none.jsonl: no such measurements file")
+        proc = run_cli(["evaluate", "--contract", str(tmp_path / "none.toml"),
+                        "--measurements", str(m)], cwd=str(ROOT))
+        assert _one_error_line(proc, 2).endswith("none.toml: no such contracts file")
         bad = _write(tmp_path, "c.toml", GOOD_PLAN.replace("= 600", "= 900"))
         proc = run_cli(["evaluate", "--contract", str(bad), "--measurements", str(m)],
                        cwd=str(ROOT))

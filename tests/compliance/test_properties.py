@@ -110,6 +110,8 @@ class TestFlaggedRowsAreNotEvidence:
         noisy = evaluate(con, rows + flagged).to_json_dict()
         assert noisy.pop("flagged_measurements") == len(flagged)
         clean.pop("flagged_measurements")
+        assert noisy.pop("not_counted")["flagged"] == len(flagged)
+        assert clean.pop("not_counted")["flagged"] == 0
         noisy_reasons, clean_reasons = noisy.pop("reasons"), clean.pop("reasons")
         assert noisy == clean
         assert noisy_reasons[:-1] == clean_reasons
