@@ -22,6 +22,17 @@ CountedAt = Literal["client", "server"]
 
 SCHEMA_VERSION = 1
 
+# ``probe demo`` marks its records with DEMO_FLAG (older versions: "loopback_demo"). A demo
+# record is never evidence: the store does not queue it for forwarding, and evaluation,
+# export and the sinks leave it out.
+DEMO_FLAG = "demo"
+DEMO_FLAGS = frozenset({DEMO_FLAG, "loopback_demo"})
+
+
+def is_demo(flags: Sequence[str] | None) -> bool:
+    """Whether a record with these flags was made by ``probe demo``."""
+    return bool(flags) and not DEMO_FLAGS.isdisjoint(flags or ())
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -162,6 +173,10 @@ class Measurement:
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
             raise RecordFormatError("started_at must be timezone-aware")
+
+    @property
+    def is_demo(self) -> bool:
+        return is_demo(self.flags)
 
     @property
     def download_mbps(self) -> float | None:

@@ -75,7 +75,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="this device's throughput ceiling: auto uses a self-test cached "
                              "for 7 days (runs one, ~5 s, when none), refresh re-runs it, "
                              "skip leaves it unknown")
-    add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S)
+    add_measure_options(parser, default_duration_s=DEFAULT_DURATION_S, json_help=(
+        'print one JSON object: the test verdict (subscriber_id, verdict, profile, criteria, '
+        'flags) plus "attribution", "environment", "measurement", "offnet", "report", '
+        '"stored_in"'))
     add_store_arguments(parser)
     parser.set_defaults(handler=handle)
 
@@ -92,7 +95,7 @@ def pick_contract(path: Path, subscriber: str | None) -> Contract:
     if len(contracts) == 1:
         return next(iter(contracts.values()))
     raise ContractError(f"{path}: has {len(contracts)} contracts; pick one with "
-                        "--subscriber" if contracts else
+                        f"--subscriber (has: {', '.join(contracts)})" if contracts else
                         f"{path}: contract: is required: check needs a [contract]")
 
 

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "probe.cli.measure_cmd",
     "probe.cli.serve_cmd",
     "probe.cli.demo_cmd",
+    "probe.cli.history_cmd",
     "probe.cli.store_cmd",
     "probe.cli.contracts_cmd",
     "probe.cli.evaluate_cmd",
@@ -64,6 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProbeError as exc:
         print(f"probe: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        from probe.cli.extras import missing_extra
+
+        words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+        error = missing_extra(exc, " ".join(["probe", *words[:1]]))
+        if error is None:
+            raise  # not an optional part: a bug, keep the traceback
+        print(f"probe: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("probe: interrupted", file=sys.stderr)
         return 130

@@ -43,16 +43,19 @@ Exit codes: 0 measured; 2 bad arguments; 3 server unreachable, refused or timed 
 """
 
 
-def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: float) -> None:
-    """Options shared by ``measure`` and ``demo``."""
+MEASURE_JSON_HELP = "print exactly one JSON object (the measurement record) on stdout"
+
+
+def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: float,
+                        json_help: str = MEASURE_JSON_HELP) -> None:
+    """Options shared by ``measure``, ``check`` and ``demo`` (each says what --json prints)."""
     parser.add_argument("--duration", type=argtypes.duration_seconds, default=default_duration_s,
                         metavar="S", help=f"seconds per direction (default {default_duration_s:g})")
     parser.add_argument("--streams", type=argtypes.streams, default=DEFAULT_STREAMS, metavar="N",
                         help=f"parallel TCP streams per direction (default {DEFAULT_STREAMS})")
     parser.add_argument("--direction", choices=("down", "up", "both"), default="both",
                         help="which directions to measure (default both)")
-    parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON object (the measurement record) on stdout")
+    parser.add_argument("--json", action="store_true", help=json_help)
 
 
 def add_backend_options(parser: argparse.ArgumentParser, *, choose: bool = True) -> None:
@@ -145,7 +148,8 @@ def handle(args: argparse.Namespace) -> int:
 
 def keep_then_emit(record: Measurement, args: argparse.Namespace, *,
                    json_body: dict[str, Any] | None = None, text_extra: str | None = None,
-                   fleet: Mapping[str, Any] | None = None, **labels: str | None) -> None:
+                   fleet: Mapping[str, Any] | None = None, stored_note: str | None = None,
+                   report_path: bool = True, **labels: str | None) -> None:
     """Commit the record to the local store first, then print it.
 
     With ``--json`` this prints ``json_body`` plus ``stored_in`` when given (``probe check``,
@@ -166,14 +170,15 @@ def keep_then_emit(record: Measurement, args: argparse.Namespace, *,
     if args.json:
         body = record.to_json_dict()
         if json_body is not None:
-            body = json_body | {"stored_in": None if stored_in is None else str(stored_in)}
+            shown = stored_in if report_path else None
+            body = json_body | {"stored_in": None if shown is None else str(shown)}
         print(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
     else:
         print(render_summary(record))
         if text_extra:
             print(text_extra)
         if stored_in is not None:
-            print(f"stored    {stored_in}")
+            print(f"stored    {stored_note or stored_in}")
     if failure is not None:
         raise StoreError(f"measured but NOT stored: {failure}")
 

@@ -7,18 +7,21 @@ See docs/store-and-forward.md for the API the CLI calls after a measurement.
 from probe.store.memory import MemoryStore
 from probe.store.records import (
     AgentEvent,
+    HistoryQuery,
     OutboxEntry,
     PruneResult,
     ResultStore,
     RetentionPolicy,
     StoredRecord,
     StoreStatus,
+    VoidMark,
     default_db_path,
 )
 from probe.store.sqlite import SqliteStore
 
 __all__ = [
     "AgentEvent",
+    "HistoryQuery",
     "MemoryStore",
     "OutboxEntry",
     "PruneResult",
@@ -27,5 +30,6 @@ __all__ = [
     "SqliteStore",
     "StoreStatus",
     "StoredRecord",
+    "VoidMark",
     "default_db_path",
 ]

@@ -7,21 +7,25 @@ retention is not modelled: there are no pages to count.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from probe.errors import StoreError
 from probe.measurement import Measurement
 from probe.store.records import (
     AgentEvent,
     DeliveredEntry,
+    HistoryQuery,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
     StoredRecord,
     StoreStatus,
+    VoidMark,
     figures_of,
     storable_json,
 )
@@ -85,15 +89,39 @@ class MemoryStore:
         stored = StoredRecord(record, probe_id, subscriber_id, contract_ref, verdict,
                               stored_at=self._clock(), delivered_at=None)
         self._rows[measurement.id] = _Row(self._next_seq, stored, measurement.started_at,
-                                          figures_of(record, fleet))
+                                          figures_of(record, fleet), queued=not measurement.is_demo)
         self._next_seq += 1
 
     def history(
         self, since: datetime | None = None, *, limit: int | None = None
     ) -> list[StoredRecord]:
-        rows = sorted(self._rows.values(), key=lambda r: (r.started_at, r.seq))
-        picked = [r.stored for r in rows if since is None or r.started_at >= since]
-        return picked if limit is None else picked[:limit]
+        return self.query(HistoryQuery(since=since, limit=limit))
+
+    def query(self, query: HistoryQuery) -> list[StoredRecord]:
+        rows = sorted(self._rows.values(), key=lambda r: (r.started_at, r.seq),
+                      reverse=query.newest_first)
+        picked = [r.stored for r in rows
+                  if (query.since is None or r.started_at >= query.since)
+                  and (query.until is None or r.started_at < query.until)
+                  and (query.subscriber_id is None
+                       or r.stored.subscriber_id == query.subscriber_id)]
+        return picked if query.limit is None else picked[:query.limit]
+
+    def void(self, measurement_id: str, *, by: str, reason: str) -> StoredRecord:
+        if not reason.strip():
+            raise StoreError("a void needs a reason (--reason TEXT)")
+        found = [r for key, r in self._rows.items() if key == measurement_id] or (
+            [r for key, r in self._rows.items() if key.startswith(measurement_id)]
+            if len(measurement_id) >= 8 else [])
+        if len(found) != 1:
+            raise StoreError(f"no single measurement {measurement_id!r} in {self.path}")
+        row = found[0]
+        if row.stored.voided is not None:
+            raise StoreError(f"measurement {row.stored.measurement_id} was already voided")
+        row.stored = dataclasses.replace(
+            row.stored, voided=VoidMark(self._clock(), by, reason.strip()))
+        row.queued = False
+        return row.stored
 
     def prune(self) -> PruneResult:
         removed = undelivered = 0
@@ -120,6 +148,7 @@ class MemoryStore:
             last_error=None if self._last_error is None else self._last_error[0],
             last_error_at=None if self._last_error is None else self._last_error[1],
             pruned_undelivered=self._pruned_undelivered, size_bytes=0,
+            voided=sum(r.stored.voided is not None for r in self._rows.values()),
         )
 
     def pending(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
@@ -139,11 +168,7 @@ class MemoryStore:
         for key, row in self._rows.items():
             if row.seq in wanted and row.queued:
                 row.queued = False
-                s = row.stored
-                self._rows[key].stored = StoredRecord(
-                    s.record, s.probe_id, s.subscriber_id, s.contract_ref, s.verdict,
-                    s.stored_at, now,
-                )
+                self._rows[key].stored = dataclasses.replace(row.stored, delivered_at=now)
         if ids:
             self._last_delivery = now
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from probe.errors import StoreError
-from probe.measurement import Measurement
+from probe.measurement import Measurement, is_demo
 
 DEFAULT_DB_NAME = "probe.db"
 ROOT_STATE_DIR = Path("/var/lib/probe")
@@ -74,6 +74,29 @@ class RetentionPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class VoidMark:
+    """Why a stored record is no longer evidence: an appended fact, the record is untouched."""
+
+    voided_at: datetime
+    voided_by: str
+    reason: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"at": self.voided_at.isoformat(), "by": self.voided_by, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Which stored measurements to list: a time range, one subscriber, order and count."""
+
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    subscriber_id: str | None = None
+    newest_first: bool = False
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     """One stored measurement: the full JSON record plus its labels and delivery state."""
 
@@ -84,6 +107,16 @@ class StoredRecord:
     verdict: str | None
     stored_at: datetime
     delivered_at: datetime | None
+    voided: VoidMark | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        return is_demo(self.record.get("flags"))
+
+    @property
+    def is_evidence(self) -> bool:
+        """Neither voided nor made by ``probe demo``."""
+        return self.voided is None and not self.is_demo
 
     @property
     def measurement_id(self) -> str:
@@ -102,6 +135,8 @@ class StoredRecord:
             contract_ref=self.contract_ref,
             verdict=self.verdict,
         )
+        if self.voided is not None:
+            out["voided"] = self.voided.to_json_dict()  # probe evaluate leaves it out
         return out
 
 
@@ -168,6 +203,7 @@ class StoreStatus:
     last_error_at: datetime | None
     pruned_undelivered: int
     size_bytes: int
+    voided: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
         def iso(moment: datetime | None) -> str | None:
@@ -186,6 +222,7 @@ class StoreStatus:
             "last_error_at": iso(self.last_error_at),
             "pruned_undelivered": self.pruned_undelivered,
             "size_bytes": self.size_bytes,
+            "voided": self.voided,
         }
 
 
@@ -206,6 +243,10 @@ class ResultStore(Protocol):
     def history(
         self, since: datetime | None = None, *, limit: int | None = None
     ) -> list[StoredRecord]: ...
+
+    def query(self, query: HistoryQuery) -> list[StoredRecord]: ...
+
+    def void(self, measurement_id: str, *, by: str, reason: str) -> StoredRecord: ...
 
     def status(self) -> StoreStatus: ...
 

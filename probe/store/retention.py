@@ -64,6 +64,7 @@ def _delete_where(
     undelivered = conn.execute(f"SELECT count(*) FROM outbox WHERE {victims}", params).fetchone()[0]
     conn.execute(f"DELETE FROM outbox WHERE {victims}", params)
     conn.execute(f"DELETE FROM delivered WHERE {victims}", params)
+    conn.execute(f"DELETE FROM voids WHERE {victims}", params)
     conn.execute(f"DELETE FROM records WHERE {victims}", params)
     cur = conn.execute(f"DELETE FROM measurements WHERE {condition}", params)
     return int(cur.rowcount), int(undelivered)

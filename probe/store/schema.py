@@ -95,6 +95,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             digest TEXT NOT NULL
         )""",
     ),
+    # 5: voiding. A void is an appended fact (who, when, why) beside the untouched record, so
+    # a chain of evidence over the records stays intact; a voided record leaves the outbox.
+    # Demo records (probe demo) are never evidence: take any queued ones out of the outbox.
+    (
+        """CREATE TABLE voids (
+            seq INTEGER PRIMARY KEY REFERENCES measurements (seq) ON DELETE CASCADE,
+            voided_at_us INTEGER NOT NULL,
+            voided_by TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        """DELETE FROM outbox WHERE seq IN (
+            SELECT m.seq FROM measurements m, json_each(m.figures_json, '$.flags') f
+            WHERE f.value IN ('demo', 'loopback_demo'))""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,11 +28,13 @@ from probe.store import chainlog, retention, schema
 from probe.store.records import (
     AgentEvent,
     DeliveredEntry,
+    HistoryQuery,
     OutboxEntry,
     PruneResult,
     RetentionPolicy,
     StoredRecord,
     StoreStatus,
+    VoidMark,
     figures_of,
     storable_json,
 )
@@ -145,7 +147,8 @@ class SqliteStore:
                 )
                 assert seq is not None  # sqlite3 sets it after a one-row INSERT
                 chainlog.append(self._conn, seq)
-                self._conn.execute("INSERT INTO outbox (seq) VALUES (?)", (seq,))
+                if not measurement.is_demo:  # demo records are kept but never forwarded
+                    self._conn.execute("INSERT INTO outbox (seq) VALUES (?)", (seq,))
         self._saves += 1
         if self._saves % PRUNE_EVERY_SAVES == 0:
             self.prune()
@@ -154,27 +157,85 @@ class SqliteStore:
         self, since: datetime | None = None, *, limit: int | None = None
     ) -> list[StoredRecord]:
         """Stored measurements started at or after ``since``, oldest first."""
-        return list(self.iter_history(since, limit=limit))
+        return list(self.iter_query(HistoryQuery(since=since, limit=limit)))
 
     def iter_history(
         self, since: datetime | None = None, *, limit: int | None = None
     ) -> Iterator[StoredRecord]:
         """Like history(), streaming (for exports larger than memory)."""
+        return self.iter_query(HistoryQuery(since=since, limit=limit))
+
+    def query(self, query: HistoryQuery) -> list[StoredRecord]:
+        """Stored measurements in ``query``'s range, of its subscriber, in its order."""
+        return list(self.iter_query(query))
+
+    def iter_query(self, query: HistoryQuery) -> Iterator[StoredRecord]:
+        """Like query(), streaming."""
+        order = "DESC" if query.newest_first else "ASC"
+        return self._select(
+            "m.started_at_us >= ? AND m.started_at_us < ? AND (? IS NULL OR m.subscriber_id = ?)"
+            f" ORDER BY m.started_at_us {order}, m.seq {order} LIMIT ?",
+            (-(2**62) if query.since is None else to_us(query.since),
+             2**62 if query.until is None else to_us(query.until),
+             query.subscriber_id, query.subscriber_id,
+             -1 if query.limit is None else query.limit),
+        )
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> Iterator[StoredRecord]:
         sql = (
             "SELECT r.record_json, m.probe_id, m.subscriber_id, m.contract_ref, m.verdict,"
-            " m.stored_at_us, d.delivered_at_us FROM measurements m JOIN records r USING (seq)"
-            " LEFT JOIN delivered d USING (seq) WHERE m.started_at_us >= ?"
-            " ORDER BY m.started_at_us, m.seq LIMIT ?"
+            " m.stored_at_us, d.delivered_at_us, v.voided_at_us, v.voided_by, v.reason"
+            " FROM measurements m JOIN records r USING (seq)"
+            " LEFT JOIN delivered d USING (seq) LEFT JOIN voids v USING (seq) WHERE " + where
         )
-        params = (-(2**62) if since is None else to_us(since), -1 if limit is None else limit)
         with translate_errors(self.path, "read"):
             rows = self._conn.execute(sql, params)
-            for rec, probe, sub, contract, verdict, stored, delivered in rows:
+            for rec, probe, sub, contract, verdict, stored, delivered, v_at, v_by, v_why in rows:
                 yield StoredRecord(
                     record=json.loads(rec), probe_id=probe, subscriber_id=sub,
                     contract_ref=contract, verdict=verdict,
                     stored_at=from_us(stored) or _EPOCH, delivered_at=from_us(delivered),
+                    voided=None if v_at is None else VoidMark(from_us(v_at) or _EPOCH, v_by,
+                                                              v_why),
                 )
+
+    def void(self, measurement_id: str, *, by: str, reason: str) -> StoredRecord:
+        """Mark a stored measurement as not evidence: who, when, why, kept beside the record.
+
+        The record itself is not changed or deleted; it leaves the outbox (a voided record is
+        never forwarded). ``measurement_id`` may be a unique prefix of at least 8 characters.
+        """
+        if not reason.strip():
+            raise StoreError("a void needs a reason (--reason TEXT)")
+        with self._transaction("void a measurement in"):
+            seq, full_id = self._find(measurement_id)
+            done = self._conn.execute(
+                "SELECT voided_at_us, voided_by, reason FROM voids WHERE seq = ?", (seq,)
+            ).fetchone()
+            if done is not None:
+                raise StoreError(f"measurement {full_id} was already voided at "
+                                 f"{from_us(done[0])} by {done[1]}: {done[2]}")
+            self._conn.execute(
+                "INSERT INTO voids (seq, voided_at_us, voided_by, reason) VALUES (?, ?, ?, ?)",
+                (seq, to_us(self._clock()), by, reason.strip()),
+            )
+            self._conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        return next(self._select("m.seq = ?", (seq,)))
+
+    def _find(self, measurement_id: str) -> tuple[int, str]:
+        """(seq, full id) of the one measurement whose id is or starts with ``measurement_id``."""
+        wanted = measurement_id.strip()
+        found = self._conn.execute(
+            "SELECT seq, id FROM measurements WHERE id = ?", (wanted,)).fetchall()
+        if not found and len(wanted) >= 8:
+            found = self._conn.execute(
+                "SELECT seq, id FROM measurements WHERE substr(id, 1, ?) = ? LIMIT 2",
+                (len(wanted), wanted)).fetchall()
+        if not found:
+            raise StoreError(f"no measurement {wanted!r} in {self.path} (see probe history)")
+        if len(found) > 1:
+            raise StoreError(f"{wanted!r} matches several measurements; give more of the id")
+        return int(found[0][0]), str(found[0][1])
 
     def prune(self) -> PruneResult:
         """Apply the retention policy (age, then size), oldest measurements first."""
@@ -200,6 +261,7 @@ class SqliteStore:
                 last_delivery_at=from_us(last_delivery), last_error=last_error,
                 last_error_at=from_us(last_error_at), pruned_undelivered=pruned,
                 size_bytes=retention.used_bytes(self._conn),
+                voided=self._conn.execute("SELECT count(*) FROM voids").fetchone()[0],
             )
 
     def integrity_check(self) -> list[str]:

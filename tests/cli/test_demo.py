@@ -18,13 +18,14 @@ class TestDemo:
         assert record["download_mbps"] > 0
         assert record["upload_mbps"] > 0
         assert record["latency_ms"] > 0
-        assert "loopback_demo" in record["flags"]
+        assert "demo" in record["flags"]
 
     def test_human(self) -> None:
         proc = run_cli(["demo", "--duration", "1", "--direction", "down"])
         assert proc.returncode == 0, proc.stderr
         assert "download" in proc.stdout
         assert "upload    not measured" in proc.stdout
+        assert "stored    a throw-away store, deleted now" in proc.stdout
 
     def test_help(self) -> None:
         proc = run_cli(["demo", "--help"])

@@ -76,15 +76,33 @@ class TestCheckStoresVerdict:
 
 
 class TestDemoEndToEnd:
-    """The README's main job measures, judges against the example contract and stores."""
+    """The README's main job measures and judges against the example contract; its record is
+    marked demo and kept apart from evidence (a throw-away store unless --db is given)."""
 
-    def test_demo_json(self, private_state_dir: Path) -> None:
+    def test_demo_json_leaves_the_default_store_alone(self, private_state_dir: Path) -> None:
         proc = run_cli(["demo", "--duration", "1", "--streams", "2", "--json"])
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["check"]["verdict"] == "pass"
         assert out["check"]["profile"] == "cn-miit"
-        assert [m["id"] for m in history(private_state_dir)] == [out["id"]]
+        assert "demo" in out["flags"]
+        assert out["stored_in"] is None
+        assert list(private_state_dir.iterdir()) == []
+
+    def test_demo_db_keeps_a_marked_record_that_is_never_queued(self, tmp_path: Path) -> None:
+        db = tmp_path / "demo.db"
+        proc = run_cli(["demo", "--duration", "1", "--streams", "1", "--direction", "down",
+                        "--db", str(db)])
+        assert proc.returncode == 0, proc.stderr
+        assert f"stored    {db}" in proc.stdout
+        status = run_cli(["status", "--json", "--db", str(db)])
+        assert (json.loads(status.stdout)["measurements"],
+                json.loads(status.stdout)["backlog"]) == (1, 0)
+        listed = run_cli(["history", "--db", str(db)])
+        assert " demo  " in listed.stdout.splitlines()[1]
+        exported = run_cli(["export", "--db", str(db)])
+        assert (exported.stdout, exported.returncode) == ("", 0)
+        assert "1 demo left out; --all includes them" in exported.stderr
 
     def test_demo_bad_contract(self, tmp_path: Path) -> None:
         bad = tmp_path / "bad.toml"

@@ -1,7 +1,8 @@
 """Run the store commands as a user would, in a subprocess, through probe.cli.main.
 
-Only ``probe.cli.store_cmd`` is registered, so these tests do not depend on other command
-modules being importable; the error handling and exit codes are main()'s own.
+Only the store commands (``history_cmd``, ``store_cmd``) are registered, so these tests do
+not depend on other command modules being importable; the error handling and exit codes are
+main()'s own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 _BOOT = (
     "import sys, probe.cli.main as m; "
-    "m.COMMAND_MODULES = ('probe.cli.store_cmd',); "
+    "m.COMMAND_MODULES = ('probe.cli.history_cmd', 'probe.cli.store_cmd'); "
     "sys.exit(m.main(sys.argv[1:]))"
 )
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -54,8 +54,8 @@ class TestHistory:
         result = run_probe(["history", "--json", "--db", str(db)])
         assert result.returncode == 0, result.stderr
         data = json.loads(result.stdout)
-        assert data["count"] == 6
-        first = data["measurements"][0]
+        assert (data["count"], data["order"]) == (6, "newest_first")
+        first = data["measurements"][-1]
         assert first["id"] == make_measurement(0).id
         assert (first["probe_id"], first["subscriber_id"]) == ("probe-x", "sub-1")
         assert "samples" not in first
@@ -65,7 +65,7 @@ class TestHistory:
         since = make_measurement(4).started_at.isoformat()
         result = run_probe(["history", "--json", "--since", since, "--db", str(db)])
         assert [m["id"] for m in json.loads(result.stdout)["measurements"]] == [
-            make_measurement(i).id for i in (4, 5)]
+            make_measurement(i).id for i in (5, 4)]
         recent = run_probe(["history", "--json", "--since", "1h", "--db", str(db)])
         assert json.loads(recent.stdout)["count"] == 0  # all are from March 2026
 
@@ -73,10 +73,11 @@ class TestHistory:
         result = run_probe(["history", "--db", str(db)])
         lines = result.stdout.splitlines()
         assert len(lines) == 7
-        assert lines[1].startswith("2026-03-01 12:00:00")
-        assert "90.1" in lines[1]
+        assert lines[-1].startswith("2026-03-01 12:00:00")
+        assert "90.1" in lines[-1]
+        assert result.stderr == f"6 measurements in {db}, newest first\n"
 
-    @pytest.mark.parametrize("since", ["yesterday", "2026-03-01", "5x"])
+    @pytest.mark.parametrize("since", ["yesterday", "2026-13-01", "5x"])
     def test_bad_since_is_one_line(self, db: Path, since: str) -> None:
         result = run_probe(["history", "--since", since, "--db", str(db)])
         assert result.returncode == 2

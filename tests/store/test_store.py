@@ -11,7 +11,7 @@ import pytest
 
 from probe.measurement import Measurement
 from probe.store import MemoryStore, ResultStore, RetentionPolicy, SqliteStore
-from probe.store.schema import SCHEMA_VERSION
+from probe.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.store.builders import BASE_TIME, make_measurement
 
 
@@ -141,6 +141,53 @@ class TestOutbox:
         assert len(store.pending(10)) == 3
 
 
+class TestVoidAndDemo:
+    """A void is an appended fact beside the untouched record; demo records are never queued."""
+
+    def test_void_keeps_the_record_and_takes_it_out_of_the_outbox(
+        self, make_store: StoreFactory
+    ) -> None:
+        clock = Clock(BASE_TIME + timedelta(days=3))
+        store = make_store(clock=clock)
+        for i in range(3):
+            store.save(make_measurement(i), probe_id="p", subscriber_id="s")
+        row = store.void(make_measurement(1).id, by="alice@host", reason="wrong line")
+        assert row.voided is not None
+        assert (row.voided.voided_by, row.voided.reason, row.voided.voided_at) == (
+            "alice@host", "wrong line", clock.now)
+        assert row.record == make_measurement(1).to_json_dict()  # the record is untouched
+        assert [e.figures["id"] for e in store.pending(10)] == [
+            make_measurement(i).id for i in (0, 2)]
+        history = store.history()
+        assert [r.voided is not None for r in history] == [False, True, False]
+        assert not history[1].is_evidence
+        assert history[1].to_export_dict()["voided"]["reason"] == "wrong line"
+        status = store.status()
+        assert (status.measurements, status.backlog, status.voided) == (3, 2, 1)
+        from probe.errors import StoreError
+
+        with pytest.raises(StoreError, match="already voided"):
+            store.void(make_measurement(1).id, by="bob", reason="again")
+        with pytest.raises(StoreError, match="needs a reason"):
+            store.void(make_measurement(2).id, by="bob", reason="  ")
+
+    def test_a_unique_prefix_of_eight_finds_the_record(self, make_store: StoreFactory) -> None:
+        import dataclasses
+
+        store = make_store()
+        store.save(dataclasses.replace(make_measurement(0), id="abcdef12-0000"), probe_id="p")
+        store.save(make_measurement(1), probe_id="p")
+        assert store.void("abcdef12", by="b", reason="r").measurement_id == "abcdef12-0000"
+
+    def test_demo_records_are_kept_but_never_queued(self, make_store: StoreFactory) -> None:
+        store = make_store()
+        store.save(make_measurement(0, flags=("demo",)), probe_id="p")
+        store.save(make_measurement(1), probe_id="p")
+        assert [e.figures["id"] for e in store.pending(10)] == [make_measurement(1).id]
+        assert [r.is_demo for r in store.history()] == [True, False]
+        assert store.status().backlog == 1
+
+
 class TestRetention:
     """Old measurements go first; losing undelivered ones is counted, never silent."""
 
@@ -176,6 +223,22 @@ class TestSqliteSpecifics:
             store.save(make_measurement(0), probe_id="p")
         with SqliteStore.open(path) as store:
             assert len(store.history()) == 1
+
+    def test_migration_takes_old_demo_records_out_of_the_outbox(self, tmp_path: Path) -> None:
+        """A store written before demo records were kept apart: its queued demo rows go."""
+        path = tmp_path / "probe.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        for i, flags in enumerate(('["loopback_demo"]', "[]")):
+            conn.execute("INSERT INTO measurements (id, probe_id, started_at_us, stored_at_us,"
+                         f" figures_json) VALUES ('m{i}', 'p', {i}, 0, '{{\"id\":\"m{i}\","
+                         f"\"flags\":{flags}}}')")
+            conn.execute(f"INSERT INTO outbox (seq) VALUES ({i + 1})")
+        conn.close()
+        with SqliteStore.open(path) as store:
+            assert [e.figures["id"] for e in store.pending(10)] == ["m1"]
 
     def test_a_newer_schema_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "probe.db"
