@@ -5,11 +5,13 @@
     ProbeError                      exit 1   anything the probe can explain in one line
     ├── UsageError                  exit 2   bad flags or arguments (argparse also exits 2)
     ├── ConfigError                 exit 2   a config file or value that cannot be used
+    │   └── MissingExtra            exit 2   an optional part (pip extra) is not installed
     ├── ContractError               exit 1   a contract/plan file that does not validate
     ├── MeasurementError            exit 1   a measurement that could not be completed
     │   ├── ServerUnreachable       exit 3   refused, unresolvable, reset before any data
     │   │                                    (also a ConnectionError)
     │   ├── MeasurementTimeout      exit 3   the server stopped answering (also a TimeoutError)
+    │   ├── ServerRefused           exit 3   the server answered but refused the test (401, 503)
     │   └── ProtocolViolation       exit 1   the server answered something we cannot use
     ├── RecordFormatError           exit 1   a measurement record (JSON/CSV) we cannot read
     ├── StoreError                  exit 1   the local store cannot be read or written
@@ -49,6 +51,10 @@ class ConfigError(ProbeError):
     exit_code = EXIT_USAGE
 
 
+class MissingExtra(ConfigError):
+    """A command needs an optional dependency (a pip extra) that is not installed."""
+
+
 class ContractError(ProbeError):
     """A contract or plan file does not validate; the message names file and key."""
 
@@ -65,6 +71,12 @@ class ServerUnreachable(MeasurementError, ConnectionError):
 
 class MeasurementTimeout(MeasurementError, TimeoutError):
     """The measurement server stopped answering within the allowed time."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class ServerRefused(MeasurementError):
+    """The server answered but refused the test: no valid token (401) or busy (503)."""
 
     exit_code = EXIT_UNREACHABLE
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from probe.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from probe.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 DESCRIPTION = """\
 Validate contracts files (TOML; format in contracts/README.md, JSON Schema in
@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "contracts", help="work with contract and plan files", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # `probe contracts` alone shows this command's help, not the top-level one.
+    parser.set_defaults(handler=lambda _args: _usage(parser))
     sub = parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND")
     validate = sub.add_parser(
         "validate", help="check contracts files; one line per problem",
@@ -34,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate.add_argument("--json", action="store_true",
                           help="print one JSON object {valid, files: [...]} on stdout")
     validate.set_defaults(handler=run_validate)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 def _files(paths: list[str]) -> list[Path]:

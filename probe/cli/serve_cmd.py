@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers
 
     def ready(url: str) -> None:
-        # The exact form other tools wait for: "probe: serving on URL (N workers)".
-        print(f"probe: serving on {url} ({workers} workers)", file=sys.stderr, flush=True)
+        # The exact form other tools wait for: "probe: serving on URL (" then the workers.
+        noun = "worker" if workers == 1 else "workers"
+        print(f"probe: serving on {url} ({workers} {noun})", file=sys.stderr, flush=True)
 
     serve(config, workers, ready)
     print("probe: server stopped", file=sys.stderr, flush=True)

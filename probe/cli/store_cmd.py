@@ -1,7 +1,8 @@
-"""``probe history``, ``probe export``, ``probe forward`` and ``probe status``: the local store.
+"""``probe forward`` and ``probe status``: the local store's outbox and state.
 
 Also the glue other commands call after a measurement (``store_measurement``,
-``add_store_arguments``) so that ``probe measure``/``probe check`` store by default.
+``add_store_arguments``) so that ``probe measure``/``probe check`` store by default, and the
+helpers ``probe history``/``probe export`` (:mod:`probe.cli.history_cmd`) share.
 This module wires the SQLite store (probe.store) to the forwarder (probe.sinks); neither of
 those imports the other.
 """
@@ -11,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
     from probe.store import SqliteStore
 
 PROBE_ID_ENV = "PROBE_ID"
-CSV_COLUMNS = (
-    "started_at", "download_mbps", "upload_mbps", "latency_ms", "id", "probe_id",
-    "subscriber_id", "contract_ref", "verdict", "server", "backend", "latency_min_ms",
-    "jitter_ms", "loaded_latency_down_ms", "loaded_latency_up_ms", "download_bytes",
-    "upload_bytes", "streams", "duration_s", "flags",
-)
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 DB_HELP = "result store file (default: $PROBE_STATE_DIR/probe.db, ~/.local/state/probe/probe.db, "
 DB_HELP += "or /var/lib/probe/probe.db as root)"
 SINK_HELP = f"""\
@@ -52,7 +43,7 @@ Rows leave the outbox only after a 2xx; a line the server refuses 3 times is qua
 
 # -- glue for probe measure / probe check -------------------------------------------------------
 
-def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+def add_store_arguments(parser: argparse.ArgumentParser, *, db_help: str = DB_HELP) -> None:
     """``--db PATH`` and ``--no-store`` for commands that produce measurements.
 
     Either may already exist on the parser (``probe measure`` declared --no-store early);
@@ -60,7 +51,7 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """
     existing = parser._option_string_actions
     if "--db" not in existing:
-        parser.add_argument("--db", metavar="PATH", help=DB_HELP)
+        parser.add_argument("--db", metavar="PATH", help=db_help)
     if "--no-store" not in existing:
         parser.add_argument("--no-store", action="store_true",
                             help="do not keep this measurement in the local store")
@@ -123,31 +114,6 @@ def sink_config(args: argparse.Namespace) -> SinkConfig:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     raw = argparse.RawDescriptionHelpFormatter
-    history = subparsers.add_parser(
-        "history", help="list stored measurements",
-        description="List measurements kept in the local store, oldest first. --since takes an "
-        "ISO 8601 time with offset (2026-03-01T00:00Z) or an age (90m, 24h, 7d, 2w).",
-    )
-    history.add_argument("--since", metavar="WHEN", help="only measurements started since WHEN")
-    history.add_argument("--limit", type=argtypes.positive_int, metavar="N", help="at most N rows")
-    history.add_argument("--json", action="store_true",
-                         help="print one JSON object {db, count, measurements: [...]}")
-    history.add_argument("--db", metavar="PATH", help=DB_HELP)
-    history.set_defaults(handler=history_handler)
-
-    export = subparsers.add_parser(
-        "export", help="write stored measurements as JSON lines or CSV",
-        description="Write stored measurements for `probe evaluate` or a spreadsheet. jsonl: one "
-        "record per line as `probe measure --json` prints it (raw samples included) plus "
-        "probe_id, subscriber_id, contract_ref, verdict. csv: started_at, download_mbps, "
-        "upload_mbps, latency_ms first, then the other figures (no samples).",
-    )
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--since", metavar="WHEN", help="ISO 8601 time with offset, or 7d/24h")
-    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
-    export.add_argument("--db", metavar="PATH", help=DB_HELP)
-    export.set_defaults(handler=export_handler)
-
     forward = subparsers.add_parser(
         "forward", help="deliver stored measurements to InfluxDB/VictoriaMetrics",
         formatter_class=raw, epilog=SINK_HELP,
@@ -189,63 +155,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 # -- handlers -----------------------------------------------------------------------------------
 
-def history_handler(args: argparse.Namespace) -> int:
-    since = parse_since(args.since)
-    path = resolve_db(args.db)
-    _require_existing(path)
-    with open_store(path) as store:
-        rows = store.history(since, limit=args.limit)
-    if args.json:
-        items = []
-        for row in rows:
-            item = {k: v for k, v in row.to_export_dict().items() if k != "samples"}
-            item["stored_at"] = row.stored_at.isoformat()
-            delivered = row.delivered_at
-            item["delivered_at"] = None if delivered is None else delivered.isoformat()
-            items.append(item)
-        _print_json({"db": str(path), "count": len(items), "measurements": items})
-        return EXIT_OK
-    print(f"{'started_at (UTC)':<20} {'down Mbit/s':>11} {'up Mbit/s':>10} {'lat ms':>7} "
-          f"{'verdict':<12} {'sent':<4} id")
-    for row in rows:
-        r = row.record
-        started = str(r["started_at"])[:19].replace("T", " ")
-        print(f"{started:<20} {_num(r.get('download_mbps')):>11}"
-              f" {_num(r.get('upload_mbps')):>10} {_num(r.get('latency_ms')):>7} "
-              f"{row.verdict or '-':<12} {'yes' if row.delivered_at else 'no':<4} {r['id']}")
-    print(f"{len(rows)} measurement(s) in {path}", file=sys.stderr)
-    return EXIT_OK
-
-
-def export_handler(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    since = parse_since(args.since)
-    path = resolve_db(args.db)
-    _require_existing(path)
-    buffer = io.StringIO()
-    count = 0
-    with open_store(path) as store:
-        if args.format == "csv":
-            writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore",
-                                    lineterminator="\n")
-            writer.writeheader()
-        for row in store.iter_history(since):
-            item = row.to_export_dict()
-            if args.format == "csv":
-                writer.writerow({**item, "flags": ";".join(item.get("flags") or ())})
-            else:
-                buffer.write(json.dumps(item, separators=(",", ":")) + "\n")
-            count += 1
-    _write_output(args.output, buffer.getvalue())
-    print(f"exported {count} measurement(s) from {path}", file=sys.stderr)
-    return EXIT_OK
-
-
 def status_handler(args: argparse.Namespace) -> int:
     path = resolve_db(args.db)
-    _require_existing(path)
+    require_existing(path)
     with open_store(path) as store:
         status = store.status()
         problems = store.integrity_check() if args.check else None
@@ -258,7 +170,7 @@ def status_handler(args: argparse.Namespace) -> int:
     ]
     data["agent"] = agent
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         for key, value in data.items():
             if key not in ("quarantined_entries", "agent"):
@@ -275,64 +187,111 @@ def status_handler(args: argparse.Namespace) -> int:
 
 
 def forward_handler(args: argparse.Namespace) -> int:
-    import logging
-    import signal
-    import threading
-
-    from probe.errors import SinkError
-    from probe.sinks.forwarder import Forwarder, ForwardPolicy
-    from probe.sinks.influx import InfluxWriter
+    from probe.sinks.forwarder import ForwardPolicy
+    from probe.sinks.influx import InfluxWriter  # first: a missing [influx] extra fails now
 
     for flag, value in (("--timeout", args.timeout), ("--interval", args.interval)):
         if not 0 < value < float("inf"):
             raise UsageError(f"{flag} must be > 0 seconds, got {value}")
     config = sink_config(args)
     path = resolve_db(args.db)
-    _require_existing(path)
     policy = ForwardPolicy(batch_size=args.batch_size, idle_interval_s=args.interval)
+    _log_events()
+    if args.once or args.audit:
+        require_existing(path)
+        return _forward_once(args, path, config, InfluxWriter(config), policy)
+    return _forward_service(args, path, lambda: InfluxWriter(config), policy,
+                            f"forwarding {path} to {config.describe()}")
+
+
+def _log_events() -> None:
+    """One line per forwarder event on stderr; the HTTP library's own retry chatter is not one."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("probe forward: %(message)s"))
+    events = logging.getLogger("probe")
+    events.handlers[:] = [handler]
+    events.setLevel(logging.INFO)
+    events.propagate = False
+    # urllib3 logs "Retrying (Retry(total=0 ...)) after connection broken by ..." for the one
+    # resend the writer allows; the forwarder reports the outcome itself.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _forward_once(args: argparse.Namespace, path: Path, config: SinkConfig, writer: Any,
+                  policy: Any) -> int:
+    from probe.cli.history_cmd import parse_when
+    from probe.errors import SinkError
+    from probe.sinks.forwarder import Forwarder
+
     with open_store(path) as store:
         if args.requeue_quarantined:
             print(f"requeued {store.requeue_quarantined()} quarantined measurement(s)",
                   file=sys.stderr)
         checked = None
-        if args.audit:
-            from probe.sinks.audit import audit, points_for
-
-            since = parse_since(args.since)
-            checked = audit(store, points_for(config, timeout_s=args.timeout), since=since,
-                            until=datetime.now(UTC))
-            if not args.json:
-                print(f"probe forward: {checked.summary()}", file=sys.stderr)
-        writer = InfluxWriter(config)
         try:
-            forwarder = Forwarder(store, writer, policy)
-            if args.once or args.audit:
-                report = forwarder.drain()
-                left = store.status()
-            else:
-                logging.basicConfig(level=logging.INFO, format="probe forward: %(message)s")
-                stop = threading.Event()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, lambda *_: stop.set())
-                print(f"forwarding {path} to {config.describe()}", file=sys.stderr)
-                forwarder.run(stop.is_set, stop.wait)
-                return EXIT_OK
+            if args.audit:
+                from probe.sinks.audit import audit, points_for
+
+                checked = audit(store, points_for(config, timeout_s=args.timeout),
+                                since=parse_when(args.since, "--since"),
+                                until=datetime.now(UTC))
+                if not args.json:
+                    print(f"probe forward: {checked.summary()}", file=sys.stderr)
+            report = Forwarder(store, writer, policy).drain()
         finally:
             writer.close()
-    summary: dict[str, Any] = {"delivered": report.delivered, "rejected": report.rejected,
-               "quarantined": report.quarantined, "backlog": left.backlog,
-               "error": None if report.failure is None else report.failure.message}
+        left = store.status()
+    summary: dict[str, Any] = {
+        "delivered": report.delivered, "rejected": report.rejected,
+        "quarantined": report.quarantined, "backlog": left.backlog,
+        "error": None if report.failure is None else report.failure.message}
     if checked is not None:
         summary["audit"] = checked.to_json_dict()
     if args.json:
-        _print_json(summary)
+        print_json(summary)
     else:
-        for message in report.messages:
-            print(f"probe forward: {message}", file=sys.stderr)
         print(f"delivered {report.delivered}, refused {report.rejected}, quarantined "
               f"{report.quarantined}, {left.backlog} still queued", file=sys.stderr)
     if report.failure is not None:
         raise SinkError(f"{report.failure.message}; {left.backlog} measurement(s) stay queued")
+    if report.rejected or report.quarantined:
+        # cron and systemd see only the exit code: a refusing sink is a misconfiguration.
+        raise SinkError(f"the sink refused {report.rejected + report.quarantined} "
+                        f"measurement(s) ({report.quarantined} now quarantined): see "
+                        "probe status")
+    return EXIT_OK
+
+
+def _forward_service(args: argparse.Namespace, path: Path, make_writer: Any, policy: Any,
+                     banner: str) -> int:
+    """Run until SIGTERM/Ctrl-C; wait for the store to appear (a service may start first)."""
+    import logging
+    import signal
+    import threading
+
+    from probe.sinks.forwarder import Forwarder
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not path.exists():
+        logging.getLogger("probe.sinks").info(
+            "no result store at %s yet; waiting for the first measurement", path)
+        while not path.exists():
+            if stop.wait(min(args.interval, 1.0)):
+                return EXIT_OK
+    writer = make_writer()
+    try:
+        with open_store(path) as store:
+            print(banner, file=sys.stderr)  # after the open: a damaged store is one line
+            if args.requeue_quarantined:
+                print(f"requeued {store.requeue_quarantined()} quarantined measurement(s)",
+                      file=sys.stderr)
+            Forwarder(store, writer, policy).run(stop.is_set, stop.wait)
+    finally:
+        writer.close()
     return EXIT_OK
 
 
@@ -357,50 +316,11 @@ def _agent_text(agent: dict[str, Any]) -> str:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """An aware ISO 8601 time, or an age like 7d/24h/90m counted back from now."""
-    if text is None:
-        return None
-    match = _RELATIVE.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    from probe.errors import RecordFormatError
-    from probe.measurement import parse_utc
-
-    try:
-        return parse_utc(text)
-    except RecordFormatError:
-        raise UsageError(
-            f"--since {text!r}: give an ISO 8601 time with an offset (2026-03-01T00:00Z) "
-            "or an age such as 90m, 24h, 7d, 2w"
-        ) from None
-
-
-def _require_existing(path: Path) -> None:
+def require_existing(path: Path) -> None:
     # Reading commands must not create an empty store where the user mistyped a path.
     if not path.exists():
         raise ConfigError(f"no result store at {path} (measure first, or pass --db PATH)")
 
 
-def _write_output(output: str | None, text: str) -> None:
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        return
-    target = Path(output)
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, target)  # readers never see half a file
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
-
-
-def _print_json(obj: dict[str, Any]) -> None:
+def print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, separators=(",", ":")))
-
-
-def _num(value: object) -> str:
-    return "-" if value is None else f"{float(value):.1f}"  # type: ignore[arg-type]
-

@@ -24,7 +24,7 @@ import termios
 from dataclasses import dataclass
 from typing import Any, Final
 
-from probe.errors import MeasurementError, ProtocolViolation, ServerUnreachable
+from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
 from probe.readpolicy import read_on_tick, valve_bytes
 
 # Big enough that one recv_into drains what a 10 Gbit/s stream delivers between two event-loop
@@ -98,10 +98,10 @@ def check_status(response: Response, what: str, expected: tuple[int, ...] = (200
             detail = response.body[:120].decode("utf-8", "replace").strip()
     suffix = f": {detail}" if detail else ""
     if response.status == 401:
-        raise MeasurementError(f"the server refused {what} without a valid token (401){suffix}")
+        raise ServerRefused(f"the server refused {what} without a valid token (401){suffix}")
     if response.status == 503:
         retry = response.headers.get("retry-after", "?")
-        raise MeasurementError(
+        raise ServerRefused(
             f"the server is busy (503) and refused {what}; retry after {retry} s{suffix}"
         )
     raise ProtocolViolation(

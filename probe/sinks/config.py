@@ -88,8 +88,13 @@ class SinkConfig:
         return text
 
     def describe(self) -> str:
-        """A one-line, token-free description for messages: kind, URL, bucket."""
-        return f"{self.kind} at {self.url} (bucket {self.bucket})"
+        """A one-line, token-free description for messages: kind, URL and what it writes to
+        (VictoriaMetrics ignores bucket and org, so they are not mentioned)."""
+        if self.kind == "victoriametrics":
+            return f"VictoriaMetrics at {self.url}"
+        if self.kind == "influxdb1":
+            return f"InfluxDB 1.x at {self.url} (database {self.bucket})"
+        return f"InfluxDB at {self.url} (bucket {self.bucket}, org {self.org})"
 
 
 ENV_VARS = {

@@ -36,12 +36,22 @@ def classify_status(status: int) -> FailureKind:
 
 _ADVICE: dict[FailureKind, str] = {
     "auth": "check the token (PROBE_INFLUX_TOKEN or --token-file) and its write permission",
-    "config": "check --url, --bucket/--org (InfluxDB 1.x needs 1.8+ for /api/v2/write)",
+    "config": "check --url, --bucket and --org",
     "rejected": "the server refused the data",
     "too_large": "the batch was too large",
-    "unavailable": "will retry later",
+    "unavailable": "check that the server is running and reachable; nothing was lost",
+}
+# What to check differs by server: VictoriaMetrics has no buckets, orgs or tokens of its own.
+_ADVICE_FOR_SINK: dict[tuple[str, FailureKind], str] = {
+    ("influxdb1", "config"): "check --url and --bucket db/rp (InfluxDB 1.x needs 1.8+ for "
+                             "/api/v2/write)",
+    ("influxdb1", "auth"): "check the token user:password (PROBE_INFLUX_TOKEN or --token-file)",
+    ("victoriametrics", "config"): "check --url (VictoriaMetrics takes /api/v2/write on its "
+                                   "HTTP port, 8428 by default)",
+    ("victoriametrics", "auth"): "VictoriaMetrics has no tokens of its own: check the token "
+                                 "the proxy in front of it expects",
 }
 
 
-def advice(kind: FailureKind) -> str:
-    return _ADVICE[kind]
+def advice(kind: FailureKind, sink_kind: str = "influxdb2") -> str:
+    return _ADVICE_FOR_SINK.get((sink_kind, kind), _ADVICE[kind])

@@ -98,7 +98,7 @@ class InfluxWriter:
         return WriteFailure(kind, self._line(text, kind), status, retry_after)
 
     def _line(self, text: str, kind: FailureKind) -> str:
-        return self.config.redact(f"{text} — {advice(kind)}")
+        return self.config.redact(f"{text} — {advice(kind, self.config.kind)}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from probe.client.connect import parse_server_url, request_head
 from probe.client.http1 import Response, check_status, parse_head
-from probe.errors import MeasurementError, ProtocolViolation, UsageError
+from probe.errors import ProtocolViolation, ServerRefused, UsageError
 
 
 class TestParseHead:
@@ -35,9 +35,13 @@ class TestCheckStatus:
         with pytest.raises(ProtocolViolation, match="413 Payload Too Large to an upload: cap"):
             check_status(Response(413, "Payload Too Large", {}, b'{"error": "cap"}'), "an upload")
 
-    def test_unauthorised(self) -> None:
-        with pytest.raises(MeasurementError, match="valid token"):
+    def test_unauthorised_and_busy_exit_3(self) -> None:
+        """A refused test exits 3 like an unreachable server (measure's --help says so)."""
+        with pytest.raises(ServerRefused, match="valid token") as info:
             check_status(Response(401, "Unauthorized", {}), "a ping")
+        assert info.value.exit_code == 3
+        with pytest.raises(ServerRefused, match="busy"):
+            check_status(Response(503, "Busy", {"retry-after": "5"}), "a ping")
 
 
 class TestServerUrl:

@@ -54,7 +54,7 @@ class TestLifecycle:
         url = server.wait_ready()
         assert url.startswith("http://127.0.0.1:")
         assert int(url.rsplit(":", 1)[1]) > 0  # port 0 resolved to the real port
-        assert server.lines == [f"probe: serving on {url} (1 workers)\n"]
+        assert server.lines == [f"probe: serving on {url} (1 worker)\n"]
         status, body = get(f"{url}{wire.PATH_DOWNLOAD}?bytes=1000000")
         assert (status, len(body)) == (200, 1_000_000)
         code, rest = server.stop(sig)

@@ -98,7 +98,8 @@ class TestUnavailable:
         code, _, err = forward_once(db, stub.url)
         assert code == 1
         assert "HTTP 503" in err
-        assert "will retry later" in err
+        assert "will retry later" not in err  # --once does not retry; it says what to check
+        assert "check that the server is running and reachable; nothing was lost" in err
         assert len(stub.requests) == 1  # one try per pass: no tight retry inside a pass
 
     def test_wrong_url_is_unreachable_with_backoff(self, tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ class TestUnavailable:
         url = f"http://127.0.0.1:{free_port()}"
         code, _, err = forward_once(db, url)
         assert code == 1
-        assert f"cannot reach influxdb2 at {url}" in err
+        assert f"cannot reach InfluxDB at {url} (bucket b, org o)" in err
         assert "refused" in err.lower()
         waits: list[float] = []
         with SqliteStore.open(db) as store:
@@ -148,11 +149,17 @@ class TestRejectedLines:
                 store.save(make_measurement(i, samples=5), probe_id="p",
                            verdict="bad" if i == 5 else "pass")
         outputs = [forward_once(db, stub.url) for _ in range(3)]
-        assert [code for code, _, _ in outputs] == [0, 0, 0]
-        assert "refused (1/3)" in outputs[0][2]
+        # cron sees a refusing sink: --once exits 1 whenever anything was refused.
+        assert [code for code, _, _ in outputs] == [1, 1, 1]
+        assert outputs[0][2].count("refused (1/3)") == 1  # one line per event, not two
         assert "delivered 11" in outputs[0][2]
-        assert "quarantined after 3 refusals" in outputs[2][2]
+        assert outputs[0][2].rstrip().endswith(
+            "probe: error: the sink refused 1 measurement(s) (0 now quarantined): see "
+            "probe status")
+        assert outputs[2][2].count("quarantined after 3 refusals") == 1
         assert "field type conflict" in outputs[2][2]
+        assert "(1 now quarantined)" in outputs[2][2]
+        assert forward_once(db, stub.url)[0] == 0  # nothing left to refuse
         with SqliteStore.open(db) as store:
             status = store.status()
             assert (status.backlog, status.quarantined) == (0, 1)

@@ -61,6 +61,71 @@ class TestContinuousForward:
         measurements, {"probe_id": "continuous"})
 
 
+class TestForwardAsAService:
+    """Started by a service manager before the first measurement, forward waits for the store
+    (and for the sink) instead of failing; --once keeps failing fast."""
+
+    def test_waits_for_the_store_then_delivers(
+        self, victoria_metrics: VictoriaMetrics, tmp_path: Path
+    ) -> None:
+        db = tmp_path / "later" / "probe.db"
+        proc = start_probe(["forward", "--db", str(db), "--url", victoria_metrics.url,
+                            "--kind", "victoriametrics", "--interval", "0.2"])
+        try:
+            assert proc.stderr is not None
+            seen = [proc.stderr.readline(), proc.stderr.readline()]  # banner, then waiting
+            assert seen[1].strip() == (
+                f"probe forward: no result store at {db} yet; waiting for the first measurement")
+            time.sleep(0.5)
+            assert proc.poll() is None
+            assert not db.exists()  # waiting never creates the store
+            (measurement,) = varied(1)
+            with SqliteStore.open(db) as store:
+                store.save(measurement, probe_id="late-store")
+            wait_for_backlog_zero(db)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 0, err
+        assert exported_series(victoria_metrics, "late-store") == expected_series(
+            [measurement], {"probe_id": "late-store"})
+
+    def test_once_still_fails_without_a_store(self, tmp_path: Path) -> None:
+        result = run_probe(["forward", "--once", "--db", str(tmp_path / "none.db"),
+                            "--url", "http://127.0.0.1:9", "--kind", "victoriametrics"])
+        assert result.returncode == 2
+        assert "no result store at" in result.stderr
+
+    def test_sink_down_is_one_line_per_try_without_library_noise(self, tmp_path: Path) -> None:
+        from tests.support import free_port
+
+        db = tmp_path / "probe.db"
+        with SqliteStore.open(db) as store:
+            store.save(varied(1)[0], probe_id="p")
+        url = f"http://127.0.0.1:{free_port()}"
+        proc = start_probe(["forward", "--db", str(db), "--url", url,
+                            "--kind", "victoriametrics", "--interval", "0.2"])
+        try:
+            time.sleep(2.5)  # the first tries: 1 s backoff, then 2 s
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        lines = err.splitlines()
+        assert lines[0] == f"forwarding {db} to VictoriaMetrics at {url}"
+        assert len(lines) >= 2
+        for line in lines[1:]:
+            assert line.startswith(f"probe forward: cannot reach VictoriaMetrics at {url}: "), line
+            assert "next try in" in line
+        assert "Retrying" not in err
+        assert "bucket" not in err
+
+
 class TestForwardArguments:
     """Bad forward settings are one line with exit 2, before anything is sent."""
 
