@@ -84,8 +84,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def pick_contract(path: Path, subscriber: str | None) -> Contract:
-    from probe.cli.contract_files import load_contracts
+    from probe.cli.contract_files import load_contracts, require_file
 
+    require_file(path, "contracts")
     contracts = load_contracts(path).contracts
     if subscriber is not None:
         if subscriber not in contracts:

@@ -92,7 +92,8 @@ def check_contract_file(path: Path) -> tuple[ContractSet | None, list[FileProble
 
 
 def require_file(path: Path, what: str) -> None:
-    """A named input file that does not exist is a bad argument (exit 2), as in validate."""
+    """A file named on the command line that does not exist is a bad argument (exit 2), as
+    in ``probe contracts validate``; the commands call this before loading it."""
     if not path.exists():
         raise UsageError(f"{path}: no such {what} file")
     if path.is_dir():
@@ -101,7 +102,6 @@ def require_file(path: Path, what: str) -> None:
 
 def load_contracts(path: Path) -> ContractSet:
     """The validated contracts of one file; ContractError (first problem) otherwise."""
-    require_file(path, "contracts")
     parsed, problems = check_contract_file(path)
     if parsed is None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

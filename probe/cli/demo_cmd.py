@@ -73,13 +73,14 @@ def handle(args: argparse.Namespace) -> int:
     import tempfile
 
     from probe.cli.check_cmd import render_test_verdict
-    from probe.cli.contract_files import load_contracts
+    from probe.cli.contract_files import load_contracts, require_file
     from probe.client import run_measurement
     from probe.compliance.check import check_measurement
     from probe.compliance.labels import fleet_labels
     from probe.server import ServerConfig, start_server
 
     contract_path = args.contract or example_contract_path()
+    require_file(contract_path, "contracts")
     contract = next(iter(load_contracts(contract_path).contracts.values()), None)
     if contract is None:
         raise ContractError(f"{contract_path}: has no [contract] to check against")

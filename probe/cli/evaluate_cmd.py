@@ -66,11 +66,13 @@ def exit_code(verdicts: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probe.cli.contract_files import load_contracts
+    from probe.cli.contract_files import load_contracts, require_file
     from probe.cli.measurement_files import load_measurements
     from probe.compliance.fleet import evaluate_intake
     from probe.compliance.intake import take_in
 
+    require_file(args.contract, "contracts")
+    require_file(args.measurements, "measurements")
     contract_set = load_contracts(args.contract)
     contracts = dict(contract_set.contracts)
     if not contracts:
