@@ -87,12 +87,9 @@ def _say(text: str) -> None:
 
 
 def _when(text: str | None, flag: str) -> datetime | None:
-    from probe.cli.store_cmd import parse_since
+    from probe.cli.history_cmd import parse_when
 
-    try:
-        return parse_since(text)
-    except UsageError as exc:
-        raise UsageError(str(exc).replace("--since", flag)) from None
+    return parse_when(text, flag, end=flag == "--to")  # a plain --to date includes its day
 
 
 def _grouping(text: str) -> list[str]:
