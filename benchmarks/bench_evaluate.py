@@ -64,9 +64,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--per-subscriber", type=int, default=100)
+    parser.add_argument("--ids", choices=("none", "unique", "doubled"), default="none",
+                        help="add measurement ids (deduplication runs); 'doubled': the input "
+                        "concatenated with itself, so half the rows are duplicates")
     args = parser.parse_args()
     frame = fleet(args.subscribers, args.per_subscriber)
-    print(f"{len(frame):,} measurements, {args.subscribers:,} subscribers; "
+    if args.ids != "none":
+        frame["id"] = [f"m{i}" for i in range(len(frame))]
+    if args.ids == "doubled":
+        frame = pd.concat([frame, frame], ignore_index=True)
+    print(f"{len(frame):,} measurements (ids: {args.ids}), {args.subscribers:,} subscribers; "
           f"{platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs, {platform.machine()}")
     for plan in (DE, CN):

@@ -115,8 +115,12 @@ def _read_store(path: Path, start: datetime | None, end: datetime | None) -> pd.
                 "upload_mbps": record.get("upload_mbps"),
                 "latency_ms": record.get("latency_ms"),
                 "flagged": bool(record.get("flags")),
+                # Voided and demo records are never evidence: the core counts them as left out.
+                "id": row.measurement_id,
+                "not_evidence": "voided" if row.voided is not None
+                else "demo" if row.is_demo else "",
             })
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "id", "not_evidence"])
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
     for name in ("download_mbps", "upload_mbps", "latency_ms"):
         frame[name] = frame[name].astype("float64")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from probe.compliance.contract import Contract
@@ -33,6 +34,9 @@ from probe.errors import RecordFormatError
 REASONS: tuple[str, ...] = (
     "duplicate", "demo", "voided", "before_contract_start", "flagged", "outside_hours",
 )
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+Objects = npt.NDArray[np.object_]
 # The columns whose values must agree when a measurement id occurs more than once.
 _CONTENT = ("started_at", "download_mbps", "upload_mbps", "latency_ms", "flagged",
             "not_evidence")
@@ -99,16 +103,17 @@ def _first_positions(ids: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
     return positions.groupby(ids.to_numpy(), sort=False).transform("min").to_numpy(np.int64)
 
 
-def _dedupe(frame: pd.DataFrame, labels: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Series]:
-    """(mask of duplicate rows, labels with each id's label); raises on conflicting content."""
+def _dedupe(frame: pd.DataFrame, labels: Objects) -> tuple[Bools, Objects | None]:
+    """(mask of duplicate rows, labels with each id's label, or None if unchanged); raises on
+    conflicting content."""
     ids = frame["id"].astype(str)
     has_id = ids.ne("").to_numpy()
     duplicate = np.zeros(len(frame), dtype=bool)
     if not has_id.any():
-        return duplicate, labels
+        return duplicate, None
     duplicate[has_id] = ids[has_id].duplicated(keep="first").to_numpy()
     if not duplicate.any():
-        return duplicate, labels
+        return duplicate, None
     first = np.arange(len(frame), dtype=np.int64)
     where = np.flatnonzero(has_id)
     first[has_id] = where[_first_positions(ids[has_id])]
@@ -125,14 +130,28 @@ def _dedupe(frame: pd.DataFrame, labels: pd.Series) -> tuple[np.ndarray[Any, Any
             _conflict(frame, ids, (int(first[bad]), bad), name, values)
     # Labels: a labelled copy and an unlabelled copy of one measurement agree; two different
     # labels do not.
-    label_values = labels.to_numpy(dtype=object)
-    a, b = label_values[rows], label_values[first[rows]]
+    a, b = labels[rows], labels[first[rows]]
     clash = (a != "") & (b != "") & (a != b)
     if clash.any():
         bad = int(rows[clash][0])
-        _conflict(frame, ids, (int(first[bad]), bad), "subscriber_id", label_values)
-    best = labels.groupby(ids.to_numpy(), sort=False).transform("max")
-    return duplicate, labels.where(~has_id, best)
+        _conflict(frame, ids, (int(first[bad]), bad), "subscriber_id", labels)
+    best = pd.Series(labels).groupby(ids.to_numpy(), sort=False).transform("max").to_numpy()
+    return duplicate, np.where(has_id, best, labels)
+
+
+def _label_codes(frame: pd.DataFrame) -> tuple[Objects, Ints]:
+    """Subscriber labels as (distinct names, per-row index into them); "" for none.
+
+    Works on categories, not on millions of strings: a fleet frame's column is categorical.
+    """
+    if "subscriber_id" not in frame:
+        return np.array([""], dtype=object), np.zeros(len(frame), dtype=np.int64)
+    column = frame["subscriber_id"]
+    cat = (column.array if isinstance(column.dtype, pd.CategoricalDtype)
+           else pd.Categorical(column))
+    names = np.array([*(str(c).strip() for c in cat.categories), ""], dtype=object)
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    return names, np.where(codes < 0, len(names) - 1, codes)
 
 
 def _shown(name: str, value: Any) -> str:
@@ -161,29 +180,37 @@ def take_in(frame: pd.DataFrame, contracts: Mapping[str, Contract], *,
     if "started_at" not in frame.columns:
         raise RecordFormatError("measurements lack the column 'started_at'")
     total = len(frame)
-    labels = (frame["subscriber_id"].astype(str).str.strip() if "subscriber_id" in frame
-              else pd.Series([""] * total, index=frame.index, dtype=object))
+    names, codes = _label_codes(frame)
+    relabelled = False
     has_ids = "id" in frame and bool(frame["id"].astype(str).ne("").any())
     duplicate = np.zeros(total, dtype=bool)
     if has_ids:
-        duplicate, labels = _dedupe(frame, labels)
+        duplicate, resolved = _dedupe(frame, names[codes])
+        if resolved is not None:
+            cat = pd.Categorical(resolved)
+            names = np.array([*(str(c) for c in cat.categories), ""], dtype=object)
+            codes, relabelled = np.asarray(cat.codes, dtype=np.int64), True
     ids = list(contracts)
-    unlabelled = labels.eq("").to_numpy() & ~duplicate
+    unlabelled = (names == "")[codes] & ~duplicate
     if unlabelled.any():
         if len(ids) == 1 and unlabelled_to_sole:
-            labels = labels.where(labels.ne(""), ids[0])
-            unlabelled[:] = False
+            names = np.where(names == "", ids[0], names)
+            unlabelled[:], relabelled = False, True
         elif unlabelled.sum() == (~duplicate).sum():
             raise RecordFormatError(
                 f"no measurement names its subscriber, and {len(ids)} contracts are being "
                 "evaluated: add a subscriber_id to each record (or evaluate one contract)")
-    known = labels.isin(ids).to_numpy()
+    wanted = set(ids)  # a set: np.isin compares object arrays pairwise
+    known = np.fromiter((n in wanted for n in names), dtype=bool, count=len(names))[codes]
     other = ~known & ~unlabelled & ~duplicate
-    dup_labels = labels[duplicate & known]
     keep = known & ~duplicate
-    kept = frame.loc[keep].copy()
-    kept["subscriber_id"] = labels[keep]
+    if keep.all() and not relabelled and "subscriber_id" in frame:
+        kept = frame  # the common case of a clean fleet: no copy of millions of rows
+    else:
+        kept = frame.loc[keep].copy()
+        kept["subscriber_id"] = names[codes[keep]]
+    dup_counts = np.bincount(codes[duplicate & known], minlength=len(names))
     counts = InputCounts(rows=total, duplicates=int(duplicate.sum()),
                          unlabelled=int(unlabelled.sum()), other_subscribers=int(other.sum()),
                          ids_checked=has_ids or total == 0)
-    return Intake(kept, counts, {str(k): int(v) for k, v in dup_labels.value_counts().items()})
+    return Intake(kept, counts, {str(names[i]): int(n) for i, n in enumerate(dup_counts) if n})

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe.cli.contract_files import load_contracts, load_measurements
+from probe.cli.contract_files import load_contracts
+from probe.cli.measurement_files import load_measurements
 from probe.dataset.parquet import read_measurements
 from probe.simulate.fleet import FleetSpec, simulate_fleet
 from tests.support import run_cli
