@@ -155,10 +155,11 @@ def key_handler(args: argparse.Namespace) -> int:
 
 def export_handler(args: argparse.Namespace) -> int:
     _require_crypto()
-    from probe.cli.store_cmd import default_probe_id, open_store, parse_since, resolve_db
+    from probe.cli.history_cmd import parse_when
+    from probe.cli.store_cmd import default_probe_id, open_store, resolve_db
     from probe.evidence.pack import build_pack
 
-    since = parse_since(args.since)
+    since = parse_when(args.since, "--since")
     out: Path = args.output
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"-o {out}: exists and is not an empty directory")
