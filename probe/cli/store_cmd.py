@@ -119,10 +119,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=raw, epilog=SINK_HELP,
         description="Drain the outbox of the local store into a sink, each measurement once in\n"
         "effect (timestamps are the measurement start, so replays overwrite). Runs until\n"
-        "SIGTERM/Ctrl-C, or with --once until the queue is empty or the sink fails.",
+        "SIGTERM/Ctrl-C as a service: waits for the store to appear and for the sink to come\n"
+        "back. With --once: one pass until the queue is empty or the sink fails.",
     )
     forward.add_argument("--once", action="store_true",
-                         help="one pass, then exit (1 if the sink failed)")
+                         help="one pass, then exit (1 if the sink failed or refused anything)")
     add_sink_arguments(forward)
     forward.add_argument("--batch-size", type=argtypes.positive_int, metavar="N", default=5000)
     forward.add_argument("--timeout", type=float, metavar="S", default=10.0,

@@ -3,8 +3,11 @@ measurements as they are stored, and stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,25 @@ from tests.sinks.readback import expected_series, exported_series, varied
 from tests.store.clirunner import run_probe, start_probe
 
 pytestmark = pytest.mark.services
+
+
+@contextlib.contextmanager
+def forwarding(args: list[str], env: dict[str, str] | None = None
+               ) -> Iterator[subprocess.Popen[str]]:
+    """A `probe forward` child that is killed at the end if the test left it running."""
+    proc = start_probe(["forward", *args], env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def terminate(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, wait for the exit, return what is left on stderr."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=10)[1]
 
 
 def wait_for_backlog_zero(db: Path, timeout_s: float = 20.0) -> None:
@@ -38,22 +60,16 @@ class TestContinuousForward:
         with SqliteStore.open(db) as store:
             for m in measurements[:4]:
                 store.save(m, probe_id="continuous")
-        proc = start_probe(["forward", "--db", str(db), "--url", victoria_metrics.url,
-                            "--kind", "victoriametrics", "--interval", "0.2"],
-                           env={"PROBE_INFLUX_TOKEN": "not-needed-by-vm"})
-        try:
+        with forwarding(["--db", str(db), "--url", victoria_metrics.url,
+                         "--kind", "victoriametrics", "--interval", "0.2"],
+                        env={"PROBE_INFLUX_TOKEN": "not-needed-by-vm"}) as proc:
             wait_for_backlog_zero(db)
             # Stored while the forwarder idles: picked up on its next pass.
             with SqliteStore.open(db) as store:
                 for m in measurements[4:]:
                     store.save(m, probe_id="continuous")
             wait_for_backlog_zero(db)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            err = terminate(proc)
         assert proc.returncode == 0, err
         assert "forwarding" in err
         assert "not-needed-by-vm" not in err
@@ -69,9 +85,8 @@ class TestForwardAsAService:
         self, victoria_metrics: VictoriaMetrics, tmp_path: Path
     ) -> None:
         db = tmp_path / "later" / "probe.db"
-        proc = start_probe(["forward", "--db", str(db), "--url", victoria_metrics.url,
-                            "--kind", "victoriametrics", "--interval", "0.2"])
-        try:
+        with forwarding(["--db", str(db), "--url", victoria_metrics.url,
+                         "--kind", "victoriametrics", "--interval", "0.2"]) as proc:
             assert proc.stderr is not None
             assert proc.stderr.readline().strip() == (
                 f"probe forward: no result store at {db} yet; waiting for the first measurement")
@@ -82,12 +97,7 @@ class TestForwardAsAService:
             with SqliteStore.open(db) as store:
                 store.save(measurement, probe_id="late-store")
             wait_for_backlog_zero(db)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            err = terminate(proc)
         assert proc.returncode == 0, err
         assert exported_series(victoria_metrics, "late-store") == expected_series(
             [measurement], {"probe_id": "late-store"})
@@ -105,20 +115,13 @@ class TestForwardAsAService:
         with SqliteStore.open(db) as store:
             store.save(varied(1)[0], probe_id="p")
         url = f"http://127.0.0.1:{free_port()}"
-        proc = start_probe(["forward", "--db", str(db), "--url", url,
-                            "--kind", "victoriametrics", "--interval", "0.2"])
-        try:
+        with forwarding(["--db", str(db), "--url", url, "--kind", "victoriametrics",
+                         "--interval", "0.2"]) as proc:
             assert proc.stderr is not None
             # The banner and the first two tries (1 s backoff between them), however slowly
             # a loaded machine starts the process.
             first = [proc.stderr.readline() for _ in range(3)]
-            proc.send_signal(signal.SIGTERM)
-            _, rest = proc.communicate(timeout=10)
-            err = "".join(first) + rest
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            err = "".join(first) + terminate(proc)
         lines = err.splitlines()
         assert lines[0] == f"forwarding {db} to VictoriaMetrics at {url}"
         assert len(lines) >= 3

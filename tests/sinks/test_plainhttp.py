@@ -110,4 +110,4 @@ def test_nothing_listening_is_unavailable() -> None:
     assert failure is not None
     assert failure.kind == "unavailable"
     assert "connection refused" in failure.message
-    assert "will retry later" in failure.message
+    assert "check that the server is running and reachable; nothing was lost" in failure.message
