@@ -42,8 +42,10 @@ def _held(vm, probe_id: str) -> Counter[int]:
 
 
 def _forward(db: Path, vm, *extra: str) -> dict:
+    # A long HTTP timeout: on a loaded CI machine a just-restarted VictoriaMetrics can take
+    # more than the default 10 s to answer its first export.
     result = run_cli(["forward", "--once", "--json", "--url", vm.url, "--kind",
-                      "victoriametrics", "--db", str(db), *extra])
+                      "victoriametrics", "--db", str(db), "--timeout", "60", *extra])
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
