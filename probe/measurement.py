@@ -59,10 +59,13 @@ class DirectionResult:
     ``samples`` are aggregated over all streams and are what ``goodput_mbps`` was computed
     from; ``counted_at`` says whose byte counter they are (upload: the server's where it could
     answer). ``window_start_s``/``window_end_s`` bound the steady-state window on the same
-    time base as the samples.
+    time base as the samples. ``goodput_mbps`` is None when the direction ran but could not
+    be counted where it must be (an upload the server did not answer for; flagged).
+    ``steady``: whether the window showed a steady rate (None: not judged, e.g. old records).
+    ``elapsed_s``: how long the direction took, connecting and draining included.
     """
 
-    goodput_mbps: float
+    goodput_mbps: float | None
     transferred_bytes: int
     window_start_s: float
     window_end_s: float
@@ -71,6 +74,8 @@ class DirectionResult:
     loaded_rtts_ms: tuple[float, ...] = ()
     loaded_latency_ms: float | None = None
     streams_completed: int = 0
+    steady: bool | None = None
+    elapsed_s: float | None = None
 
 
 # What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
@@ -298,6 +303,8 @@ def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "window_end_s": result.window_end_s,
         "counted_at": result.counted_at,
         "streams_completed": result.streams_completed,
+        "steady": result.steady,
+        "elapsed_s": result.elapsed_s,
     }
 
 
@@ -312,9 +319,10 @@ def _direction_from(
 ) -> DirectionResult | None:
     key = "download" if name == "download" else "upload"
     rate = data.get(f"{key}_mbps")
-    if rate is None:
+    details = data.get(key)
+    if rate is None and not isinstance(details, Mapping):
         return None
-    details = data.get(key) or {}
+    details = details or {}
     loaded_key = "loaded_latency_down_ms" if key == "download" else "loaded_latency_up_ms"
     pairs: Sequence[Sequence[float]] = samples.get(key) or ()
     counted_at = details.get("counted_at", "client")
@@ -322,7 +330,7 @@ def _direction_from(
         raise RecordFormatError(f"{key}.counted_at must be 'client' or 'server'")
     loaded = data.get(loaded_key)
     return DirectionResult(
-        goodput_mbps=_number(data, f"{key}_mbps"),
+        goodput_mbps=None if rate is None else _number(data, f"{key}_mbps"),
         transferred_bytes=int(data.get(f"{key}_bytes") or 0),
         window_start_s=float(details.get("window_start_s", 0.0)),
         window_end_s=float(details.get("window_end_s", 0.0)),
@@ -331,4 +339,12 @@ def _direction_from(
         loaded_rtts_ms=tuple(float(x) for x in (samples.get(loaded_key) or ())),
         loaded_latency_ms=None if loaded is None else _number(data, loaded_key),
         streams_completed=int(details.get("streams_completed", 0)),
+        steady=_optional_bool(details.get("steady")),
+        elapsed_s=None if details.get("elapsed_s") is None else float(details["elapsed_s"]),
     )
+
+
+def _optional_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise RecordFormatError(f"steady must be true, false or null, got {value!r}")

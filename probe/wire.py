@@ -13,7 +13,9 @@ so that any HTTP client can be pointed at a server:
                                   200 JSON ``{"received_bytes": n, "samples": [[t_s, bytes], ...]}``
                                   where ``t_s`` is the server's monotonic clock (only differences
                                   matter) and ``bytes`` the cumulative count, sampled at most
-                                  every ``SERVER_SAMPLE_INTERVAL_S``; the first sample is
+                                  every ``SERVER_SAMPLE_INTERVAL_S`` (a time may appear twice: the
+                                  count just before and after a read that followed a gap,
+                                  so that a stall is not interpolated away); the first sample is
                                   ``[t_start, 0]`` and the last (which may come sooner)
                                   equals ``received_bytes``.
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
@@ -24,7 +26,9 @@ Ookla's file of that name), ``upload.php`` (POST, answers ``size=<received>``), 
 (``test=test``).
 
 Errors: 400 bad parameter, 401 missing/wrong token, 404 unknown path, 405 wrong method,
-408 an upload past the duration cap, 413 over the byte cap, 503 + ``Retry-After`` when the
+408 an upload past the duration cap, 413 over the byte cap (its body also names the cap as
+``"max_bytes": N``, and ``/healthz`` reports it as ``max_transfer_bytes``, so a client can ask
+for what the server allows), 503 + ``Retry-After`` when the
 global or per-client transfer cap is reached. Error bodies are JSON ``{"error": "<one line>"}``.
 After a 408/413 mid-body the server closes the connection; a download past the duration cap
 is cut off (connection reset before Content-Length bytes), never padded or faked complete.
@@ -53,6 +57,7 @@ SPEEDTEST_IMAGE_BYTES: Final = {
 }
 
 PARAM_BYTES: Final = "bytes"
+FIELD_MAX_BYTES: Final = "max_bytes"
 PARAM_TOKEN: Final = "token"
 LIBRESPEED_CHUNK_BYTES: Final = 1_048_576
 LIBRESPEED_MAX_CHUNKS: Final = 1024

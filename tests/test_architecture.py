@@ -16,7 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "evidence", "simulate", "report", "measurement.py", "wire.py",
         "units.py",
-        "errors.py", "environment.py", "alert.py", "hostload.py")
+        "errors.py", "environment.py", "alert.py", "hostload.py", "readpolicy.py",
+        "sendpolicy.py")
 ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines", "dataset",
             "scaleout", "fieldreport")
 # Composition modules that sit above the adapters (no adapter may import them).

@@ -15,15 +15,14 @@ Bodies are either *counted* (download payload: ``body_bytes`` grows, nothing is 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import socket
-import sys
-import termios
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+from probe import sendpolicy
+from probe.client import fastpaths
 from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
 from probe.readpolicy import read_on_tick, valve_bytes
 
@@ -45,8 +44,21 @@ MAX_READ_LOWAT_BYTES: Final = 256 * 1024
 # wake-ups of their own; which ones, and their SO_RCVLOWAT safety valve: probe.readpolicy. An
 # end of stream or an error wakes the loop whatever the mark, and the transport reports them.
 MAX_DRAIN_READS: Final = 4
+MAX_BODY_SLICE_BYTES: Final = 1 << 20  # one transport.write() of a streamed request body
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
+
+
+class BodySource(Protocol):
+    """A framed request body written in slices (``probe.client.upload``'s chunk buffers)."""
+
+    payload: float  # payload bytes handed over so far
+    share: float  # payload bytes per framed byte of the current chunks
+
+    def next_slice(self, limit: int) -> memoryview: ...
+    def advance(self, sent: int) -> None: ...
+    def rest_of_chunk(self) -> memoryview: ...
+    def grow(self, rate_bytes_per_s: float | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +146,9 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._draining = False
         self._paused = False
         self._write_paused = False
-        self._body_view: memoryview | None = None
-        self._body_off = 0
+        self._body_source: BodySource | None = None
+        self._body_done_source: BodySource | None = None
         self._body_slice = 0
-        self._body_share = 1.0
-        self._body_written = 0
 
     # -- asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -171,7 +181,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             "the server closed the connection before answering"
             + (f" ({exc})" if exc else "")
         )
-        self._body_view = None
+        self._body_source = None
         if self._response is not None and not self._response.done():
             self._response.set_exception(error)
             self._response.exception()  # mark retrieved: a dropped ping must not log at exit
@@ -187,42 +197,58 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._body_view is not None:
+        if self._body_source is not None:
             self._loop.call_soon(self._pump_body)
 
-    # -- streamed request body over the transport (the https upload path) ---------------------
-    def start_body(self, framed: memoryview, *, slice_bytes: int, payload_share: float) -> None:
-        """Write ``framed`` over and over (``slice_bytes`` at a time) until :meth:`stop_body`."""
+    # -- streamed request body over the transport (TLS, or no fast paths) ----------------------
+    def start_body(self, source: BodySource) -> None:
+        """Write ``source``'s framed chunks over and over until :meth:`stop_body`."""
         assert self.transport is not None
-        self.transport.set_write_buffer_limits(high=slice_bytes, low=0)
-        self._body_view, self._body_slice, self._body_share = framed, slice_bytes, payload_share
+        self._body_source = source
+        self._body_slice = sendpolicy.unsent_bound_bytes(None)
+        self.transport.set_write_buffer_limits(high=self._body_slice, low=0)
         self._pump_body()
 
+    def body_rate(self, rate_bytes_per_s: float | None) -> None:
+        """At a sample tick: what waits in asyncio's buffer follows the unsent-queue rule too."""
+        if self._body_source is None or self.transport is None:
+            return
+        self._body_source.grow(rate_bytes_per_s)
+        want = min(MAX_BODY_SLICE_BYTES, sendpolicy.unsent_bound_bytes(rate_bytes_per_s))
+        if sendpolicy.worth_changing(self._body_slice, want):
+            self._body_slice = want
+            self.transport.set_write_buffer_limits(high=want, low=0)
+
     def _pump_body(self) -> None:
-        view = self._body_view
-        if view is None or self.transport is None:
+        source = self._body_source
+        if source is None or self.transport is None:
             return
         for _ in range(4):  # then yield to the loop, so the sampler keeps its ticks
             if self._write_paused or self.transport.is_closing():
                 return
-            end = self._body_off + self._body_slice
-            self.transport.write(view[self._body_off:end])
-            self._body_written += self._body_slice
-            self._body_off = 0 if end >= len(view) else end
+            piece = source.next_slice(self._body_slice)
+            self.transport.write(piece)
+            source.advance(len(piece))
         self._loop.call_soon(self._pump_body)
 
     def stop_body(self, trailer: bytes) -> None:
-        """Stop after the slice in flight (slices end on chunk boundaries) and send ``trailer``."""
-        self._body_view = None
+        """Finish the chunk in flight and send ``trailer`` (the last chunk)."""
+        source, self._body_source = self._body_source, None
         if self.transport is not None and not self.transport.is_closing():
+            if source is not None:
+                rest = source.rest_of_chunk()
+                self.transport.write(rest)
+                source.advance(len(rest))
             self.transport.write(trailer)
+        self._body_done_source = source
 
-    def body_sent(self) -> int:
+    def body_payload_sent(self) -> float:
         """Payload bytes handed to the kernel (written minus what waits in asyncio's buffer)."""
-        if self.transport is None:
-            return 0
+        source = self._body_source or self._body_done_source
+        if self.transport is None or source is None:
+            return 0.0
         pending = self.transport.get_write_buffer_size()
-        return int(max(0, self._body_written - pending) * self._body_share)
+        return max(0.0, source.payload - pending * source.share)
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, head: bytes, *, count_body: bool = False) -> asyncio.Future[Response]:
@@ -240,6 +266,9 @@ class HttpConnection(asyncio.BufferedProtocol):
         """Wait for a response to a request that was already sent (e.g. on the raw socket)."""
         if self.transport is None or self.transport.is_closing():
             raise ServerUnreachable("the connection to the server is closed")
+        if count_body and self.body_done.done():  # the next body on a kept-alive connection
+            self.body_done = self._loop.create_future()
+            self.ended_at = None
         self._head.clear()
         self._collect.clear()
         self._parsed = None
@@ -262,11 +291,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         sock = self.transport.get_extra_info("socket")
         if sock is None or self.transport.get_extra_info("sslcontext") is not None:
             return 0  # TLS: the kernel holds ciphertext, not body bytes
-        try:
-            raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        except OSError:
-            return 0
-        return min(int.from_bytes(raw, sys.byteorder, signed=True), self._body_left)
+        queued = fastpaths.received_unread_bytes(sock)
+        return 0 if queued is None else min(queued, self._body_left)
 
     def batch_reads(self, interval_s: float) -> None:
         """At a sample tick: drain a slow body, then retune SO_RCVLOWAT to the stream's rate."""
@@ -276,7 +302,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._drain(sock.fileno())
         moved = self.body_bytes - self._batched_bytes
         self._batched_bytes = self.body_bytes
-        if transport is None or sock is None or interval_s <= 0 or not self._counting:
+        if (transport is None or sock is None or interval_s <= 0 or not self._counting
+                or not fastpaths.enabled()):
             return
         rate_bytes_per_s = moved / interval_s
         rcvbuf = 0

@@ -70,8 +70,9 @@ async def idle_round_trips(
         pinger.close()
 
 
-async def ping_every(pinger: Pinger, interval_s: float, rtts: list[float]) -> None:
-    """Append a round trip to ``rtts`` every ``interval_s`` until cancelled.
+async def ping_every(pinger: Pinger, interval_s: float,
+                     rtts: list[tuple[float, float]]) -> None:
+    """Append ``(loop time sent, round trip ms)`` to ``rtts`` every ``interval_s`` until cancelled.
 
     Run as a task and cancelled when the transfer ends; the round trip then in flight is
     dropped. A ping that takes longer than the interval (a full queue) is simply followed by
@@ -91,7 +92,7 @@ async def ping_every(pinger: Pinger, interval_s: float, rtts: list[float]) -> No
         rtt_ms = (loop.time() - start) * 1000.0
         if response.status not in (200, 204):
             return
-        rtts.append(rtt_ms)
+        rtts.append((start, rtt_ms))
         next_at += interval_s
         delay = next_at - loop.time()
         if delay < 0:

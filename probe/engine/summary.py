@@ -4,11 +4,19 @@ The adapter hands over what it saw, as plain values: round-trip times, each dire
 client-side byte samples, for upload the server's per-stream timelines, side-channel round
 trips and its own CPU time. This module decides what is reported:
 
-* upload is counted as the server *received* it (merged server timelines) whenever the server
-  answered for every stream; otherwise the client's send count is used, which overstates by
-  what was still in socket buffers, and the record is flagged ``upload_counted_at_client``;
+* upload is counted as the server *received* it (merged server timelines), and only then: the
+  window runs while every stream was running on the server (from the last stream's first
+  byte to the first stream's last). If the server did not answer for every stream, no upload
+  figure is reported (``upload_mbps`` is null) and the record is flagged
+  ``upload_not_counted``. The client's send count is never the figure: it counts what the
+  kernel accepted into socket buffers, which is neither what crossed the line nor when, so it
+  can read high or low (issue #13 saw both);
 * a direction whose streams did not all last the whole duration is flagged
   ``<direction>_streams_ended_early`` (the window then ends when the first one stopped);
+* a direction whose window cannot show a steady rate (``ThroughputEstimate.steady``) is
+  flagged ``unsteady``: its edges may still have been held back, so it is no evidence;
+* loaded latency is the median of the round trips taken inside the throughput window only
+  (sent after its start, answered before its end), not during connecting or draining;
 * a direction during which the client process used >= ``CLIENT_CPU_LIMIT_SHARE`` of one CPU is
   flagged ``client_cpu_limited``: the figure may be the probe's ceiling, not the line's.
 
@@ -31,8 +39,9 @@ from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measure
 # Python on one core: above this share of a CPU the client itself may be the bottleneck.
 CLIENT_CPU_LIMIT_SHARE: Final = 0.9
 
-FLAG_UPLOAD_CLIENT_COUNT: Final = "upload_counted_at_client"
+FLAG_UPLOAD_NOT_COUNTED: Final = "upload_not_counted"
 FLAG_CPU_LIMITED: Final = "client_cpu_limited"
+FLAG_UNSTEADY: Final = "unsteady"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,9 @@ class DirectionObservation:
     (None if all ran to the deadline). ``server_timelines``: for upload, each stream's
     ``[[t_server_s, cumulative_bytes], ...]`` as the server answered, None if it did not.
     ``elapsed_s``/``client_cpu_s``: wall time and process CPU time of the transfer.
+    ``loaded_ping_times_s``: when each loaded round trip was sent (same order as
+    ``loaded_rtts_ms``; empty: unknown, all are kept). ``server_origin_s``: the moment, on
+    this direction's clock, that the server's merged timeline starts at (its 0).
     """
 
     samples: tuple[Sample, ...]
@@ -55,6 +67,16 @@ class DirectionObservation:
     loaded_rtts_ms: tuple[float, ...] = ()
     elapsed_s: float = 0.0
     client_cpu_s: float | None = None
+    loaded_ping_times_s: tuple[float, ...] = ()
+    server_origin_s: float = 0.0
+
+
+def rtts_inside(obs: DirectionObservation, start_s: float, end_s: float) -> tuple[float, ...]:
+    """The loaded round trips sent after ``start_s`` and answered by ``end_s``."""
+    if len(obs.loaded_ping_times_s) != len(obs.loaded_rtts_ms):
+        return obs.loaded_rtts_ms
+    return tuple(rtt for t, rtt in zip(obs.loaded_ping_times_s, obs.loaded_rtts_ms, strict=True)
+                 if t >= start_s and t + rtt / 1000.0 <= end_s)
 
 
 def summarise_direction(
@@ -64,7 +86,9 @@ def summarise_direction(
     flags: list[str] = []
     samples: tuple[Sample, ...] = obs.samples
     limit_s = obs.all_running_until_s
+    from_s = 0.0
     counted_at: CountedAt = "client"
+    offset_s = 0.0  # where the samples' 0 is on the direction's (the pings') clock
     transferred = samples[-1].total_bytes if samples else 0
     if obs.server_timelines is not None:
         try:
@@ -72,19 +96,20 @@ def summarise_direction(
         except ProtocolViolation:
             merged = None
         if merged is not None and len(obs.server_timelines) == obs.streams_started:
-            # The window runs to the moment the last byte arrived: at that edge nothing can
-            # still be held back by head-of-line blocking or server scheduling, and the
-            # streams' send buffers keep the path full while they drain (docs/measurement.md,
-            # "Upload window": ending at the first stream's end read 10 Mbit/s links up to 18 %
-            # off in the lab, this rule within 2 %).
-            samples, limit_s, counted_at = merged.samples, None, "server"
+            # The window ends where the first stream's last byte arrived: up to there every
+            # stream was still sending (issue #13: running it on through the others' drain
+            # measured fewer streams than planned).
+            samples, counted_at = merged.samples, "server"
+            limit_s, from_s, offset_s = merged.first_end_s, merged.all_started_s, \
+                obs.server_origin_s
             transferred = (
                 obs.server_received_bytes
                 if obs.server_received_bytes is not None
                 else samples[-1].total_bytes
             )
-    if name == "upload" and counted_at == "client":
-        flags.append(FLAG_UPLOAD_CLIENT_COUNT)
+    counted = not (name == "upload" and counted_at == "client")
+    if not counted:
+        flags.append(FLAG_UPLOAD_NOT_COUNTED)
     if obs.streams_completed < planned_streams:
         flags.append(f"{name}_streams_ended_early")
     if (
@@ -93,17 +118,23 @@ def summarise_direction(
         and obs.client_cpu_s / obs.elapsed_s >= CLIENT_CPU_LIMIT_SHARE
     ):
         flags.append(FLAG_CPU_LIMITED)
-    estimate = estimate_throughput(samples, limit_s)
+    estimate = estimate_throughput(samples, limit_s, from_s)
+    if counted and not estimate.steady:
+        flags.append(FLAG_UNSTEADY)
+    loaded = rtts_inside(obs, estimate.window_start_s + offset_s,
+                         estimate.window_end_s + offset_s)
     result = DirectionResult(
-        goodput_mbps=estimate.goodput_mbps,
+        goodput_mbps=estimate.goodput_mbps if counted else None,
         transferred_bytes=transferred,
         window_start_s=estimate.window_start_s,
         window_end_s=estimate.window_end_s,
         samples=samples,
         counted_at=counted_at,
-        loaded_rtts_ms=obs.loaded_rtts_ms,
-        loaded_latency_ms=loaded_latency_ms(obs.loaded_rtts_ms),
+        loaded_rtts_ms=loaded,
+        loaded_latency_ms=loaded_latency_ms(loaded),
         streams_completed=obs.streams_completed,
+        steady=estimate.steady if counted else None,
+        elapsed_s=obs.elapsed_s,
     )
     return result, tuple(flags)
 

@@ -22,8 +22,21 @@ and the path is not being filled the way the plan said.
 
 Goodput = payload bytes moved x 8 / time between the window's two edges, in Mbit/s (10^6
 bit/s); each edge is first moved (by at most ``EDGE_SEARCH_S`` inward) to where the count has
-caught up after head-of-line blocking (:func:`caught_up_edges`). Cumulative counts between
+caught up after head-of-line blocking (:func:`caught_up_edges`): a point on the upper envelope
+of the cumulative count, since counts only ever lag the wire. Cumulative counts between
 samples are linearly interpolated.
+
+**Steady or not** (:func:`lead_share`): on a steady line the count between two caught-up
+edges never runs ahead of the straight line joining them. If it does by more than
+``UNSTEADY_SHARE`` of the window's bytes (inside the window, or within ``EXTENSION_S`` after
+it, on the line extended: samples after the window's end are kept for this), an edge was still
+held back (the reading is off by
+about that much, in either direction) or the rate itself changed. And if the count anywhere
+in or just after the window catches up by more than ``CATCH_UP_SHARE`` of the window's bytes
+within ``CATCH_UP_SPAN_S`` (:func:`catch_up_share`), that much was held back at some moment,
+so an edge may have been too, undetectably when the window is short (a 2 Mbit/s download
+behind a 0.6 s queue held half a second of the line back across its whole window). Either
+way the estimate says so (``steady`` False) and the record is flagged ``unsteady``.
 """
 
 from __future__ import annotations
@@ -43,7 +56,14 @@ RATE_LOOKBACK_S: Final = 0.5
 STABLE_BAND: Final = 0.1
 MIN_WARMUP_S: Final = 1.0
 MAX_WARMUP_SHARE: Final = 0.5
-EDGE_SEARCH_S: Final = 1.0
+EDGE_SEARCH_S: Final = 2.0
+EDGE_SEARCH_SHARE: Final = 0.25
+EDGE_ITERATIONS: Final = 5
+UNSTEADY_SHARE: Final = 0.01
+MIN_STEADY_WINDOW_S: Final = 1.0
+EXTENSION_S: Final = 1.5
+CATCH_UP_SHARE: Final = 0.02
+CATCH_UP_SPAN_S: Final = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +75,17 @@ class ThroughputEstimate:
     window_end_s: float
     window_bytes: int
     total_bytes: int
+    # How far the count ran ahead of the line between the edges, as a share of window_bytes.
+    lead_share: float = 0.0
+    # The largest catch-up burst around the window, as a share of window_bytes.
+    catch_up_share: float = 0.0
+
+    @property
+    def steady(self) -> bool:
+        """A window that shows a steady rate (see the module docstring)."""
+        return (self.lead_share <= UNSTEADY_SHARE and self.catch_up_share <= CATCH_UP_SHARE
+                and self.window_bytes > 0
+                and self.window_end_s - self.window_start_s >= MIN_STEADY_WINDOW_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +94,14 @@ class MergedTimeline:
 
     ``samples`` start at 0 s = ``origin_s``, the earliest first sample of any stream on the
     server's clock; ``first_end_s`` is the last sample time of the stream that ended first
-    (after it, not all streams were running).
+    (after it, not all streams were running) and ``all_started_s`` the first sample time of
+    the stream that started last (before it, not all were running either).
     """
 
     samples: tuple[Sample, ...]
     first_end_s: float
     origin_s: float = 0.0
+    all_started_s: float = 0.0
 
 
 def check_samples(samples: Sequence[Sample]) -> None:
@@ -87,9 +120,13 @@ def cumulative_at(samples: Sequence[Sample], t_s: float) -> float:
 
 
 def steady_state_window(
-    samples: Sequence[Sample], all_running_until_s: float | None = None
+    samples: Sequence[Sample], all_running_until_s: float | None = None,
+    all_running_from_s: float = 0.0,
 ) -> tuple[float, float]:
-    """The ``(start_s, end_s)`` of the steady-state window by the rule in the module docstring."""
+    """The ``(start_s, end_s)`` of the steady-state window by the rule in the module docstring.
+
+    ``all_running_from_s``: before it not every stream had started; the warm-up counts from it.
+    """
     check_samples(samples)
     if len(samples) < 2:
         t = samples[0].t_s if samples else 0.0
@@ -97,7 +134,7 @@ def steady_state_window(
     end_s = samples[-1].t_s
     if all_running_until_s is not None:
         end_s = max(samples[0].t_s, min(end_s, all_running_until_s))
-    origin = samples[0].t_s
+    origin = min(max(samples[0].t_s, all_running_from_s), end_s)
     usable = [s for s in samples if s.t_s <= end_s]
     times = [s.t_s for s in usable]
     counts = [float(s.total_bytes) for s in usable]
@@ -148,39 +185,118 @@ def caught_up_edges(
 
     TCP hands bytes to the application late, never early: after a loss, everything behind the
     hole waits in the kernel until the retransmission arrives (head-of-line blocking; stalls
-    of one RTO, ~0.2-0.3 s and ~0.1 s of a 20 Mbit/s link's bytes, were seen in the lab). A
-    count read at an arbitrary instant can therefore lag the bytes that crossed the line by a
-    whole stall, which at a window edge is a percent-level error. Within ``EDGE_SEARCH_S``
-    inward of each nominal edge (at most a quarter of the span), the edge is moved to the
-    sample where ``count - rate x t`` is highest (``rate`` = the nominal window's mean): the
-    moment when least is held back. A constant rate has no such moments and keeps its edges.
+    of one RTO, ~0.2-0.3 s and ~0.1 s of a 20 Mbit/s link's bytes, were seen in the lab, and
+    on a 2 Mbit/s line behind a 0.6 s queue loss recovery held bytes back for up to a second).
+    A count read at an arbitrary instant can therefore lag the bytes that crossed the line by
+    a whole stall, which at a window edge is an error of several percent. Within
+    ``EDGE_SEARCH_S`` inward of each nominal edge (at most ``EDGE_SEARCH_SHARE`` of the span),
+    the edge is moved to the sample where ``count - rate x t`` is highest: the moment when
+    least is held back, a point on the upper envelope of the count. ``rate`` starts as the
+    nominal window's mean and is re-taken between the moved edges until they stay put (a
+    lagging nominal edge biases the first rate). A constant rate keeps its edges.
     """
     if end_s <= start_s or len(samples) < 2:
         return (start_s, end_s)
     times = [s.t_s for s in samples]
     counts = [float(s.total_bytes) for s in samples]
-    rate = (_interpolate(times, counts, end_s) - _interpolate(times, counts, start_s)) / (
-        end_s - start_s
-    )
-    reach = min(EDGE_SEARCH_S, (end_s - start_s) / 4)
+    reach = min(EDGE_SEARCH_S, (end_s - start_s) * EDGE_SEARCH_SHARE)
+    starts = [start_s, *(t for t in times if start_s < t < start_s + reach)]
+    ends = [end_s, *(t for t in times if end_s - reach < t < end_s)]
+    at = {t: _interpolate(times, counts, t) for t in (*starts, *ends)}
+    edges = (start_s, end_s)
+    for _ in range(EDGE_ITERATIONS):
+        rate = (at[edges[1]] - at[edges[0]]) / (edges[1] - edges[0])
+        # max() keeps the first of equals, so a constant rate keeps its nominal edges.
+        moved = (max(starts, key=lambda t: at[t] - rate * t),
+                 max(ends, key=lambda t: at[t] - rate * t))
+        if moved == edges or moved[1] <= moved[0]:
+            break
+        edges = moved
+    return edges
 
-    def best(lo: float, hi: float, nominal: float) -> float:
-        candidates = [nominal, *(t for t in times if lo < t < hi)]
-        # max() keeps the first of equals, so a constant rate keeps its nominal edge.
-        return max(candidates, key=lambda t: _interpolate(times, counts, t) - rate * t)
 
-    return (best(start_s, start_s + reach, start_s), best(end_s - reach, end_s, end_s))
+def lead_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float:
+    """How far the count runs ahead of the straight line through the window's edges.
+
+    The largest ``count(t) - line(t)`` over the samples after ``start_s`` (inside the window,
+    and up to ``EXTENSION_S`` beyond its end, where the line is extended), as a share of the
+    bytes between the edges; 0 when it never runs ahead. Counts only lag the wire, so on a
+    steady line this is ~0 between caught-up edges. A count that catches up *after* the end
+    shows an end that was held back (on a slow line behind a deep queue the whole last second
+    of a window can be); see the module docstring.
+    """
+    if end_s <= start_s or len(samples) < 2:
+        return 0.0
+    times = [s.t_s for s in samples]
+    counts = [float(s.total_bytes) for s in samples]
+    first, last = _interpolate(times, counts, start_s), _interpolate(times, counts, end_s)
+    moved = last - first
+    if moved <= 0:
+        return 0.0
+    rate = moved / (end_s - start_s)
+    lead = max((c - first - rate * (t - start_s)
+                for t, c in zip(times, counts, strict=True)
+                if start_s < t <= end_s + EXTENSION_S),
+               default=0.0)
+    return max(0.0, lead) / moved
+
+
+def catch_up_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float:
+    """The largest burst above the window's rate, within ``CATCH_UP_SPAN_S``, as a share.
+
+    ``max(count(t) - count(t - span) - rate x span)`` over the samples from ``start_s`` to
+    ``EXTENSION_S`` after ``end_s``, divided by the bytes between the edges. A burst above the
+    line's rate is bytes that had been held back; see the module docstring.
+    """
+    if end_s <= start_s or len(samples) < 2:
+        return 0.0
+    times = [s.t_s for s in samples]
+    counts = [float(s.total_bytes) for s in samples]
+    moved = _interpolate(times, counts, end_s) - _interpolate(times, counts, start_s)
+    if moved <= 0:
+        return 0.0
+    rate = moved / (end_s - start_s)
+    burst = max((c - _interpolate(times, counts, t - CATCH_UP_SPAN_S) - rate * CATCH_UP_SPAN_S
+                 for t, c in zip(times, counts, strict=True)
+                 if start_s + CATCH_UP_SPAN_S <= t <= end_s + EXTENSION_S),
+                default=0.0)
+    return max(0.0, burst) / moved
 
 
 def estimate_throughput(
-    samples: Sequence[Sample], all_running_until_s: float | None = None
+    samples: Sequence[Sample], all_running_until_s: float | None = None,
+    all_running_from_s: float = 0.0,
 ) -> ThroughputEstimate:
-    """Goodput over the steady-state window of ``samples`` (edges as reported are caught up)."""
-    start_s, end_s = steady_state_window(samples, all_running_until_s)
+    """Goodput over the steady-state window of ``samples`` (edges as reported are caught up).
+
+    The window starts at the earliest sample from ``MIN_WARMUP_S`` on whose window is steady
+    (:func:`lead_share`), if that is earlier than the warm-up rule's start: on slow lines the
+    0.5 s trailing rates the rule compares scatter by more than its band (a few packets each),
+    it falls back to half the run, and a short window's edges weigh the count's per-packet
+    steps (a 0.5 Mbit/s window of 2 s is ~80 packets) too heavily.
+    """
+    start_s, end_s = steady_state_window(samples, all_running_until_s, all_running_from_s)
+    total = samples[-1].total_bytes if samples else 0
+    best = _estimate_from(samples, start_s, end_s, total)
+    origin = min(max(samples[0].t_s, all_running_from_s), end_s) if samples else 0.0
+    for t in (s.t_s for s in samples):
+        if t >= start_s:
+            break
+        if t < origin + MIN_WARMUP_S:
+            continue
+        candidate = _estimate_from(samples, t, end_s, total)
+        if candidate.steady:
+            return candidate
+    return best
+
+
+def _estimate_from(samples: Sequence[Sample], start_s: float, end_s: float,
+                   total: int) -> ThroughputEstimate:
     edge_start, edge_end = caught_up_edges(samples, start_s, end_s)
     rate_mbps, window_bytes = goodput_over(samples, start_s, end_s)
-    total = samples[-1].total_bytes if samples else 0
-    return ThroughputEstimate(rate_mbps, edge_start, edge_end, window_bytes, total)
+    return ThroughputEstimate(rate_mbps, edge_start, edge_end, window_bytes, total,
+                              lead_share(samples, edge_start, edge_end),
+                              catch_up_share(samples, edge_start, edge_end))
 
 
 def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> MergedTimeline:
@@ -219,13 +335,27 @@ def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> Me
     knots = sorted({t for times, _ in streams for t in times})
     merged = []
     for t in knots:
-        total = 0.0
+        # A stream may step at t (two samples at one time: its count just before and after
+        # a read that followed a stall); the sum then steps too, and keeps both values.
+        before = after = 0.0
         for times, counts in streams:
             if t >= times[0]:
-                total += _interpolate(times, counts, t)
-        merged.append(Sample(t - origin, round(total)))
+                before += _interpolate_left(times, counts, t)
+                after += _interpolate(times, counts, t)
+        if round(before) != round(after):
+            merged.append(Sample(t - origin, round(before)))
+        merged.append(Sample(t - origin, round(after)))
     first_end = min(times[-1] for times, _ in streams) - origin
-    return MergedTimeline(tuple(merged), first_end, origin)
+    last_start = max(times[0] for times, _ in streams) - origin
+    return MergedTimeline(tuple(merged), first_end, origin, last_start)
+
+
+def _interpolate_left(times: Sequence[float], values: Sequence[float], t: float) -> float:
+    """Like :func:`_interpolate`, but at a time sampled twice, the first value."""
+    i = bisect_left(times, t)
+    if i < len(times) and times[i] == t:
+        return float(values[i])
+    return _interpolate(times, values, t)
 
 
 def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:

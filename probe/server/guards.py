@@ -23,14 +23,17 @@ JSON_TYPE = "application/json"
 
 
 def json_error(
-    exc_class: type[_E], message: str, *, close: bool = False, **kwargs: Any
+    exc_class: type[_E], message: str, *, close: bool = False,
+    fields: dict[str, Any] | None = None, **kwargs: Any
 ) -> _E:
     """An HTTP exception of ``exc_class`` with the wire protocol's JSON error body.
 
     ``close`` drops the connection after the answer: needed whenever the request body was
-    not read to its end, or aiohttp would keep draining an oversized body.
+    not read to its end, or aiohttp would keep draining an oversized body. ``fields`` are
+    added to the body beside ``error`` (e.g. a 413's ``max_bytes``).
     """
-    exc = exc_class(text=json.dumps({"error": message}), content_type=JSON_TYPE, **kwargs)
+    body = {"error": message, **(fields or {})}
+    exc = exc_class(text=json.dumps(body), content_type=JSON_TYPE, **kwargs)
     if close:
         exc.force_close()
     return exc

@@ -41,6 +41,7 @@ async def send_download(
         raise json_error(
             web.HTTPRequestEntityTooLarge,
             f"{count} bytes requested; this server's cap is {config.max_transfer_bytes}",
+            fields={wire.FIELD_MAX_BYTES: config.max_transfer_bytes},
             max_size=config.max_transfer_bytes, actual_size=count,
         )
     with request.app[state.SLOTS].hold(request):
@@ -66,8 +67,10 @@ async def send_download(
 
 async def health(request: web.Request) -> web.Response:
     slots = request.app[state.SLOTS]
+    config = request.app[state.CONFIG]
     return web.json_response(
-        {"status": "ok", "version": __version__, "active_transfers": slots.active},
+        {"status": "ok", "version": __version__, "active_transfers": slots.active,
+         "max_transfer_bytes": config.max_transfer_bytes},
         headers={hdrs.CACHE_CONTROL: NO_STORE},
     )
 

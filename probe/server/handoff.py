@@ -328,12 +328,13 @@ class BodySink(asyncio.BufferedProtocol):
             self.after_body_bytes += nbytes
             return
         framing = self._framing
+        before = framing.payload_bytes
         used = framing.feed(data, nbytes)
         received = framing.payload_bytes
         if self.samples is not None:
             now = time.monotonic()
             if now - self._last_t >= wire.SERVER_SAMPLE_INTERVAL_S:
-                self.samples.append((now, received))
+                stamp_sample(self.samples, now, before, received)
                 self._last_t = now
         if received > self._max_bytes:
             self._finish(f"body exceeds the cap of {self._max_bytes} bytes")
@@ -365,6 +366,19 @@ class BodySink(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._owner.resume_writing()
+
+
+def stamp_sample(samples: list[tuple[float, int]], now: float, before: int,
+                 received: int) -> None:
+    """Append the count read at ``now``; after a gap, also the count just before this read.
+
+    Clients interpolate linearly between samples. Without the second point, bytes that
+    arrived at once after a stall (head-of-line blocking on a slow line) would be spread back
+    over the stall, as if they had arrived early, and a count must only ever lag.
+    """
+    if now - samples[-1][0] > 2 * wire.SERVER_SAMPLE_INTERVAL_S and 0 < before < received:
+        samples.append((now, before))
+    samples.append((now, received))
 
 
 def framing_for(request: web.BaseRequest) -> BodyFraming | None:

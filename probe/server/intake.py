@@ -15,7 +15,7 @@ from aiohttp import web
 from probe import wire
 from probe.server.framing import BodyFraming
 from probe.server.guards import json_error
-from probe.server.handoff import BodySink, take_body
+from probe.server.handoff import BodySink, stamp_sample, take_body
 
 
 @dataclass(slots=True)
@@ -44,7 +44,8 @@ async def consume_body(
     if declared is not None and declared > max_bytes:
         raise json_error(
             web.HTTPRequestEntityTooLarge, f"body of {declared} bytes exceeds the cap of "
-            f"{max_bytes} bytes", close=True, max_size=max_bytes, actual_size=declared,
+            f"{max_bytes} bytes", close=True, fields={wire.FIELD_MAX_BYTES: max_bytes},
+            max_size=max_bytes, actual_size=declared,
         )
     claimed = take_body(request)
     if claimed is not None:
@@ -62,17 +63,19 @@ async def consume_body(
             # iter_any() hands over whatever the protocol has buffered, without re-chunking
             # or joining: the fewest Python-level copies (docs/server.md, "Upload").
             async for chunk in request.content.iter_any():
+                before = received
                 received += len(chunk)
                 if received > max_bytes:
                     raise json_error(
                         web.HTTPRequestEntityTooLarge,
                         f"body exceeds the cap of {max_bytes} bytes", close=True,
+                        fields={wire.FIELD_MAX_BYTES: max_bytes},
                         max_size=max_bytes, actual_size=received,
                     )
                 if sample:
                     now = clock()
                     if now - last_t >= interval_s:
-                        intake.samples.append((now, received))
+                        stamp_sample(intake.samples, now, before, received)
                         last_t = now
     except TimeoutError:
         raise json_error(
@@ -106,7 +109,8 @@ async def _consume_handed_off(
     if sink.received_bytes > max_bytes:
         raise json_error(
             web.HTTPRequestEntityTooLarge, f"body exceeds the cap of {max_bytes} bytes",
-            close=True, max_size=max_bytes, actual_size=sink.received_bytes,
+            close=True, fields={wire.FIELD_MAX_BYTES: max_bytes},
+            max_size=max_bytes, actual_size=sink.received_bytes,
         )
     if reason is not None:
         raise json_error(web.HTTPBadRequest, f"malformed request body: {reason}", close=True)

@@ -15,7 +15,7 @@ from tests.client.conftest import RawServer
 async def side_channel_until_it_ends(url: str) -> int:
     """Run the side channel against ``url`` until it stops by itself; the round trips taken."""
     pinger = await Pinger(parse_server_url(url), None, 5.0).open()
-    rtts: list[float] = []
+    rtts: list[tuple[float, float]] = []
     try:
         await asyncio.wait_for(ping_every(pinger, 0.01, rtts), timeout=5.0)
     finally:
@@ -32,7 +32,7 @@ async def test_idle_round_trips_are_counted(live_server: RunningServer) -> None:
 
 async def test_one_round_trip_per_interval_until_cancelled(live_server: RunningServer) -> None:
     pinger = await Pinger(parse_server_url(live_server.url), None, 5.0).open()
-    rtts: list[float] = []
+    rtts: list[tuple[float, float]] = []
     task = asyncio.create_task(ping_every(pinger, 0.05, rtts))
     try:
         await asyncio.sleep(0.5)
@@ -43,7 +43,10 @@ async def test_one_round_trip_per_interval_until_cancelled(live_server: RunningS
     # About ten intervals passed; the schedule is fixed, so not many more, and a slow CI
     # machine may lose a few to a busy loop.
     assert 3 <= len(rtts) <= 12
-    assert all(r > 0 for r in rtts)
+    assert all(r > 0 for _, r in rtts)
+    sent = [t for t, _ in rtts]  # each stamped when sent, about one interval apart
+    assert sent == sorted(sent)
+    assert sent[-1] - sent[0] >= 0.05 * (len(sent) - 2)
     assert task.cancelled()
 
 

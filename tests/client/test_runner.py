@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 
 import pytest
 
-from probe.client import run_measurement
+from probe.client import run_measurement, transfer
 from probe.engine.plan import MeasurePlan, Progress
 from probe.errors import (
     MeasurementError,
@@ -84,8 +85,8 @@ class TestRealServerRefusals:
             await server.close()
 
 
-class TestUploadFallback:
-    """A server that takes the upload but never answers leaves the client's count, flagged."""
+class TestUploadAnswers:
+    """All upload answers are awaited together; a missing one withholds the figure."""
 
     async def test_silent_upload_answer(self, raw_server: RawServer) -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -101,9 +102,69 @@ class TestUploadFallback:
         m = await run_measurement(plan, url)
         assert m.upload is not None
         assert m.upload.counted_at == "client"
-        assert "upload_counted_at_client" in m.flags
+        assert "upload_not_counted" in m.flags
+        assert m.upload_mbps is None  # never the client's send count
+
+    async def test_a_late_answer_is_still_counted(self, raw_server: RawServer) -> None:
+        """One stream answers well after the others (a deep queue draining): all are used."""
+        loop = asyncio.get_running_loop()
+        answered: list[float] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await answer_pings(reader, writer)
+            t0, received, samples = loop.time(), 0, []
+            while True:
+                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                received += size
+                samples.append([loop.time(), received])
+            if not answered:  # the first stream to finish answers late
+                answered.append(loop.time())
+                await asyncio.sleep(0.8)
+            body = json.dumps({"received_bytes": received,
+                               "samples": [[t0, 0], *samples]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+
+        url = await raw_server(handler)
+        plan = MeasurePlan(duration_s=2.0, streams=3, directions=("up",), connect_timeout_s=1.0)
+        m = await run_measurement(plan, url)
+        assert m.upload is not None
+        assert m.upload.counted_at == "server"
+        assert "upload_not_counted" not in m.flags
         assert m.upload_mbps is not None
         assert m.upload_mbps > 0
+
+    def test_the_wait_is_sized_from_what_is_unacknowledged(self) -> None:
+        """2 MB still unacknowledged at 250 kB/s (2 Mbit/s): 16 s of drain allowed, + timeout."""
+        plan = MeasurePlan(connect_timeout_s=1.0)
+        assert transfer.answer_wait_s([1_000_000, 1_000_000], 250_000, plan) == 17.0
+        assert transfer.answer_wait_s([0, 0], 250_000, plan) == 1.0
+        unknown = transfer.answer_wait_s([None], 250_000, plan)  # no TIOCOUTQ: a full buffer
+        assert unknown == 1.0 + 2 * transfer.ASSUMED_UNACKED_BYTES / 250_000
+
+
+class TestLowByteCap:
+    """A server with a low --max-transfer-bytes: the client asks for what it allows."""
+
+    async def test_download_within_the_cap(self) -> None:
+        cap = 2_000_000
+        server = await start_server(ServerConfig(host="127.0.0.1", port=0,
+                                                 max_transfer_bytes=cap))
+        try:
+            m = await run_measurement(
+                MeasurePlan(duration_s=1.0, streams=2, directions=("down",)), server.url)
+        finally:
+            await server.close()
+        assert m.download is not None
+        assert m.download_mbps is not None
+        assert m.download_mbps > 0
+        # Loopback moves far more than the cap in a second: bodies were asked for again.
+        assert m.download.transferred_bytes > 2 * cap
 
 
 class TestErrorMapping:

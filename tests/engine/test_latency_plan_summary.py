@@ -130,16 +130,52 @@ class TestSummary:
         assert m.upload.transferred_bytes == 5_000_000
         assert m.upload.loaded_latency_ms == 6.0
         assert m.download is None
-        assert "upload_counted_at_client" not in m.flags
+        assert "upload_not_counted" not in m.flags
 
-    def test_upload_falls_back_to_client_count_and_flags_it(self) -> None:
+    def test_upload_without_server_count_is_withheld_and_flagged(self) -> None:
+        """The client's send count is never the figure: null plus a flag (issue #13)."""
         up = DirectionObservation(samples=_linear(1_000_000, 5.0), streams_started=2,
                                   streams_completed=2, server_timelines=None)
         m = self._build(upload=up)
         assert m.upload is not None
         assert m.upload.counted_at == "client"
-        assert m.upload_mbps == pytest.approx(8.0, rel=1e-9)
-        assert "upload_counted_at_client" in m.flags
+        assert m.upload_mbps is None
+        assert "upload_not_counted" in m.flags
+        again = Measurement.from_json_dict(m.to_json_dict())
+        assert again.upload is not None
+        assert again.upload_mbps is None
+        assert again.flags == m.flags
+
+    def test_loaded_latency_only_inside_the_window(self) -> None:
+        """Round trips sent before the window's start or answered after its end are left out."""
+        down = DirectionObservation(
+            samples=_linear(1_000_000, 8.0), streams_started=2, streams_completed=2,
+            loaded_rtts_ms=(500.0, 20.0, 30.0, 900.0), loaded_ping_times_s=(0.1, 3.0, 5.0, 7.9),
+        )
+        m = self._build(download=down)
+        assert m.download is not None
+        assert m.download.loaded_rtts_ms == (20.0, 30.0)
+        assert m.download.loaded_latency_ms == 25.0
+
+    def test_a_window_that_is_not_steady_is_flagged(self) -> None:
+        """A stall longer than the edge search, across the window's end: flagged unsteady.
+
+        (A shorter one is not: the end moves back to where the count had caught up.)"""
+        samples = [Sample(t / 10, 1_000_000 * t // 10) for t in range(0, 40)]
+        # Bytes held back from 4 s (across the window's end at 7 s), released at 7.5 s.
+        samples += [Sample(t / 10, 4_000_000) for t in range(40, 75)]
+        samples += [Sample(t / 10, 1_000_000 * t // 10) for t in range(75, 90)]
+        down = DirectionObservation(samples=tuple(samples), streams_started=4,
+                                    streams_completed=4, all_running_until_s=7.0)
+        m = self._build(download=down)
+        assert m.download is not None
+        assert m.download.steady is False
+        assert "unsteady" in m.flags
+        steady = self._build(download=DirectionObservation(
+            samples=_linear(1_000_000, 8.0), streams_started=4, streams_completed=4))
+        assert steady.download is not None
+        assert steady.download.steady is True
+        assert "unsteady" not in steady.flags
 
     def test_download_flags_early_end_and_cpu(self) -> None:
         down = DirectionObservation(

@@ -25,6 +25,9 @@ SERVER_IP = "198.18.0.1"
 CLIENT_IP = "198.18.0.2"
 PREFIX_LEN = 24
 GOODPUT_SHARE = 1448 / 1514
+# With the lab's near-zero RTT a queue of 2-3 packets (20 ms at 0.5-2 Mbit/s) is too short for
+# TCP to keep the link busy: iperf3 read -25 % (1 stream) to -5 % (4 streams) at 2 Mbit/s.
+MIN_QUEUE_PACKETS = 8
 
 
 class LabUnavailable(RuntimeError):
@@ -94,8 +97,13 @@ class Lab:
             # are the caller's to stop, which the fixtures do before calling this.
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
-    def shape(self, *, down_mbps: float | None, up_mbps: float | None) -> None:
-        """Shape server→client (download) and client→server (upload); None removes shaping."""
+    def shape(self, *, down_mbps: float | None, up_mbps: float | None,
+              queue_s: float | None = None, burst_bytes: int | None = None) -> None:
+        """Shape server→client (download) and client→server (upload); None removes shaping.
+
+        ``queue_s``/``burst_bytes`` override :func:`tbf_args`' defaults, e.g. a DSL line's
+        deep (0.6 s) or short (20 ms) queue and a burst of a few packets.
+        """
         for ns, dev, rate, key in (
             (self.server_ns, self.server_dev, down_mbps, "down"),
             (self.client_ns, self.client_dev, up_mbps, "up"),
@@ -104,7 +112,7 @@ class Lab:
                            capture_output=True, check=False)
             if rate is not None:
                 _run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
-                      *tbf_args(rate)])
+                      *tbf_args(rate, queue_s=queue_s, burst_bytes=burst_bytes)])
             self.shaped_mbps[key] = rate
 
     def expected_goodput_mbps(self, direction: str) -> float | None:
@@ -133,13 +141,22 @@ class Lab:
         return subprocess.Popen(self.exec_argv(ns, argv), text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
-def tbf_args(rate_mbps: float) -> list[str]:
+def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
+             burst_bytes: int | None = None) -> list[str]:
     """tbf parameters for a rate: a small bucket (so bursts don't bias a multi-second test)
-    and a queue deep enough that a few TCP streams keep the link busy."""
+    and a queue deep enough that a few TCP streams keep the link busy.
+
+    With ``queue_s`` the queue holds exactly that many seconds of the rate (at least 2
+    packets), as a DSL modem's or LTE base station's buffer does; without it, 50 ms but at
+    least 100 packets.
+    """
     rate_bytes_s = rate_mbps * 1e6 / 8
-    burst_bytes = max(16 * 1514, int(rate_bytes_s * 0.002))
-    queue_s = 0.05
-    limit_bytes = max(100 * 1514, int(rate_bytes_s * queue_s))
+    if burst_bytes is None:
+        burst_bytes = max(16 * 1514, int(rate_bytes_s * 0.002))
+    if queue_s is None:
+        limit_bytes = max(100 * 1514, int(rate_bytes_s * 0.05))
+    else:
+        limit_bytes = max(MIN_QUEUE_PACKETS * 1514, int(rate_bytes_s * queue_s))
     return ["tbf", "rate", f"{rate_mbps}mbit", "burst", str(burst_bytes), "limit", str(limit_bytes)]
 
 
