@@ -87,6 +87,7 @@ class _Transfer:
     timelines: tuple[tuple[tuple[float, int], ...], ...] | None = None
     received_bytes: int | None = None
     server_origin_s: float = 0.0
+    fed_until_s: float | None = None
 
 
 async def run_direction(
@@ -118,7 +119,7 @@ async def run_direction(
         server_timelines=obs.timelines, server_received_bytes=obs.received_bytes,
         loaded_rtts_ms=tuple(rtt for _, rtt in loaded),
         loaded_ping_times_s=tuple(t - t0 for t, _ in loaded),
-        server_origin_s=obs.server_origin_s,
+        server_origin_s=obs.server_origin_s, fed_until_s=obs.fed_until_s,
         elapsed_s=elapsed_s, client_cpu_s=time.process_time() - cpu0,
     )
 
@@ -252,20 +253,23 @@ def answer_wait_s(unacked_bytes: Sequence[int | None], rate_bytes_per_s: float,
     return plan.connect_timeout_s + min(MAX_DRAIN_WAIT_S, drain_s)
 
 
-def _drain_s(streams: Sequence[UploadStream]) -> float:
+def _drain_s(streams: Sequence[UploadStream], elapsed_s: float) -> float:
     """How long what the streams' sockets hold takes to cross the line (0: not known).
 
     What is queued or in flight at the deadline must still cross the line before the server
     can answer: behind a 0.6 s queue at 0.5 Mbit/s that was 2-3 s. So, where the kernel says
     how much it holds, the streams stop being fed that long before the deadline and their
-    last bytes arrive about then; the window still ends where the first stream's last byte
-    arrived, so the reading is not biased, and the run ends near its duration.
+    last bytes arrive about then; the window ends before that moment, so the reading is not
+    biased, and the run ends near its duration. The rate is the mean since the start: the
+    acknowledged count stalls in every loss recovery, and a stalled rate would stop the
+    streams seconds early.
     """
     held = [s.unacked_bytes() for s in streams]
-    rate = sum(s.rate or 0.0 for s in streams)
-    if any(h is None for h in held) or rate <= 0:
+    if any(h is None for h in held) or elapsed_s <= 0:
         return 0.0
-    return sum(h or 0 for h in held) / rate
+    unacked = sum(h or 0 for h in held)
+    acked = sum(s.sent_payload_bytes for s in streams) - unacked
+    return unacked * elapsed_s / acked if acked > 0 else 0.0
 
 
 def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
@@ -301,7 +305,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                 stream.tune(interval_s)
             now = loop.time()
             if not finished and now >= t0 + plan.duration_s / 2 \
-                    and now + _drain_s(streams) >= deadline:
+                    and now + _drain_s(streams, now - t0) >= deadline:
                 finished.append(loop.create_future())  # stop feeding: see _drain_s
 
         await _tick_until(deadline, plan, sampler,
@@ -309,6 +313,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                           lambda: bool(finished) or all(s.error is not None for s in streams),
                           on_tick=tune)
         early = sum(1 for s in streams if s.error is not None)
+        fed_until_s = loop.time() - t0
         answers = [await s.finish() for s in streams]
         # One deadline for all answers together, sized from what the sockets still hold: a
         # stream behind a deep queue answers seconds after the others, and waiting for each in
@@ -335,7 +340,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
     return _Transfer(
         tuple(sampler.samples), len(streams) - early, None,
         tuple(timelines) if complete else None, received if complete else None,
-        server_origin_s,
+        server_origin_s, fed_until_s,
     )
 def _parse_upload_answer(data: Any) -> tuple[int, tuple[tuple[float, int], ...]]:
     """``{"received_bytes": n, "samples": [[t, bytes], ...]}`` -> (n, timeline)."""

@@ -32,7 +32,7 @@ edges never runs ahead of the straight line joining them. If it does by more tha
 it, on the line extended: samples after the window's end are kept for this), an edge was still
 held back (the reading is off by
 about that much, in either direction) or the rate itself changed. And if the count anywhere
-in or just after the window catches up by more than ``CATCH_UP_SHARE`` of the window's bytes
+in the window catches up by more than ``CATCH_UP_SHARE`` of the window's bytes
 within ``CATCH_UP_SPAN_S`` (:func:`catch_up_share`), that much was held back at some moment,
 so an edge may have been too, undetectably when the window is short (a 2 Mbit/s download
 behind a 0.6 s queue held half a second of the line back across its whole window). Either
@@ -59,11 +59,14 @@ MAX_WARMUP_SHARE: Final = 0.5
 EDGE_SEARCH_S: Final = 2.0
 EDGE_SEARCH_SHARE: Final = 0.25
 EDGE_ITERATIONS: Final = 5
-UNSTEADY_SHARE: Final = 0.01
+UNSTEADY_SHARE: Final = 0.015
 MIN_STEADY_WINDOW_S: Final = 1.0
 EXTENSION_S: Final = 1.5
 CATCH_UP_SHARE: Final = 0.02
-CATCH_UP_SPAN_S: Final = 0.3
+CATCH_UP_SPAN_S: Final = 0.5
+# Counts are read in batches (the server's 100 ms poller, the client's 100 ms tick): one
+# batch more in a span is not a catch-up.
+READ_BATCH_ALLOWANCE_S: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +247,9 @@ def lead_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float
 def catch_up_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float:
     """The largest burst above the window's rate, within ``CATCH_UP_SPAN_S``, as a share.
 
-    ``max(count(t) - count(t - span) - rate x span)`` over the samples from ``start_s`` to
-    ``EXTENSION_S`` after ``end_s``, divided by the bytes between the edges. A burst above the
+    ``max(count(t) - count(t - span) - rate x span)`` over the samples between the edges,
+    divided by the bytes between them (after the end an upload drains, and its tail is
+    released in bursts that say nothing about the window). A burst above the
     line's rate is bytes that had been held back; see the module docstring.
     """
     if end_s <= start_s or len(samples) < 2:
@@ -256,9 +260,10 @@ def catch_up_share(samples: Sequence[Sample], start_s: float, end_s: float) -> f
     if moved <= 0:
         return 0.0
     rate = moved / (end_s - start_s)
-    burst = max((c - _interpolate(times, counts, t - CATCH_UP_SPAN_S) - rate * CATCH_UP_SPAN_S
+    allowance = rate * (CATCH_UP_SPAN_S + READ_BATCH_ALLOWANCE_S)
+    burst = max((c - _interpolate(times, counts, t - CATCH_UP_SPAN_S) - allowance
                  for t, c in zip(times, counts, strict=True)
-                 if start_s + CATCH_UP_SPAN_S <= t <= end_s + EXTENSION_S),
+                 if start_s + CATCH_UP_SPAN_S <= t <= end_s),
                 default=0.0)
     return max(0.0, burst) / moved
 

@@ -34,7 +34,7 @@ class TestAgainstRealServer:
         assert m.upload is not None
         # Upload is counted as the server received it, and the server's count is the total.
         assert m.upload.counted_at == "server"
-        assert "upload_counted_at_client" not in m.flags
+        assert "upload_not_counted" not in m.flags
         assert m.upload.transferred_bytes == m.upload.samples[-1].total_bytes
         assert m.download.counted_at == "client"
         assert m.download.streams_completed == 2
