@@ -25,7 +25,7 @@ from probe.errors import ContractError, UsageError
 from probe.measurement import Measurement
 
 # Flags under which a reading may be too high as well as too low (probe.engine.summary).
-READING_MAY_BE_HIGH = frozenset({"unsteady", "upload_not_counted"})
+READING_MAY_BE_HIGH = frozenset({"unsteady", "upload_not_counted", "upload_counted_at_client"})
 
 
 def resolve_profile(contract: Contract, profile: str | None = None) -> tuple[str, Params]:

@@ -74,6 +74,7 @@ def _figure(record: Measurement, direction: str, result: DirectionResult) -> Eng
         streams = method.streams_down if down else method.streams_up
         own = method.engine_download_mbps if down else method.engine_upload_mbps
         quantity, statistic = method.quantity, method.engine_statistic
+    assert result.goodput_mbps is not None  # compare() keeps only directions with a figure
     return EngineFigure(record.backend, result.goodput_mbps, own, streams, result.counted_at,
                         quantity, statistic)
 
@@ -137,7 +138,8 @@ def compare(records: Sequence[Measurement], share: float = AGREEMENT_SHARE
     out = []
     for direction in ("download", "upload"):
         pairs = [(r, getattr(r, direction)) for r in records]
-        measured = [(r, d) for r, d in pairs if d is not None]
+        # A direction without a figure (an upload the server did not count) has nothing to compare.
+        measured = [(r, d) for r, d in pairs if d is not None and d.goodput_mbps is not None]
         if len(measured) < 2:
             continue
         figures = tuple(_figure(r, direction, d) for r, d in measured)

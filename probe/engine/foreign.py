@@ -112,7 +112,8 @@ def engine_record(
                                ("upload", upload, method.streams_up)):
         if obs is None:
             continue
-        result, direction_flags = summarise_direction(name, obs, planned)
+        result, direction_flags = summarise_direction(name, obs, planned,
+                                                      client_upload_count=True)
         results[name] = result
         flags.extend(f for f in direction_flags if f not in flags)
     streams = max(method.streams_down if download else 0, method.streams_up if upload else 0)

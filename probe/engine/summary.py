@@ -40,6 +40,8 @@ from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measure
 CLIENT_CPU_LIMIT_SHARE: Final = 0.9
 
 FLAG_UPLOAD_NOT_COUNTED: Final = "upload_not_counted"
+# Foreign engines only (see summarise_direction): their upload figure is the client's count.
+FLAG_UPLOAD_CLIENT_COUNT: Final = "upload_counted_at_client"
 FLAG_CPU_LIMITED: Final = "client_cpu_limited"
 FLAG_UNSTEADY: Final = "unsteady"
 
@@ -83,9 +85,16 @@ def rtts_inside(obs: DirectionObservation, start_s: float, end_s: float) -> tupl
 
 
 def summarise_direction(
-    name: str, obs: DirectionObservation, planned_streams: int
+    name: str, obs: DirectionObservation, planned_streams: int, *,
+    client_upload_count: bool = False,
 ) -> tuple[DirectionResult, tuple[str, ...]]:
-    """The reported figures of one direction plus the flags they raise."""
+    """The reported figures of one direction plus the flags they raise.
+
+    ``client_upload_count``: for engines whose upload can only be counted at the client
+    (speedtest-cli, LibreSpeed, ndt7 without server counts, ``probe.engine.foreign``): the
+    figure is then reported from the client's count and flagged
+    ``upload_counted_at_client``; the native client never does this.
+    """
     flags: list[str] = []
     samples: tuple[Sample, ...] = obs.samples
     limit_s = obs.all_running_until_s
@@ -116,7 +125,10 @@ def summarise_direction(
                 else samples[-1].total_bytes
             )
     counted = not (name == "upload" and counted_at == "client")
-    if not counted:
+    if not counted and client_upload_count:
+        flags.append(FLAG_UPLOAD_CLIENT_COUNT)
+        counted = True
+    elif not counted:
         flags.append(FLAG_UPLOAD_NOT_COUNTED)
     if obs.streams_completed < planned_streams:
         flags.append(f"{name}_streams_ended_early")

@@ -92,6 +92,7 @@ class ChartMaker:
         return fig, ax
 
     def throughput(self, result: DirectionResult, title: str, lines: Sequence[Line]) -> str:
+        assert result.goodput_mbps is not None  # render() charts only directions with a figure
         fig, ax = self._figure(3.0)
         times, rates = interval_rates(result)
         ax.axvspan(result.window_start_s, result.window_end_s, color=WINDOW, lw=0,

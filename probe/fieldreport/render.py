@@ -68,7 +68,7 @@ def write_report(data: ReportInput, directory: Path) -> dict[str, Path]:
                                     "Download throughput 下载吞吐量"),
                                    ("chart-upload", data.check.record.upload,
                                     "Upload throughput 上传吞吐量")):
-            if result is not None:
+            if result is not None and result.goodput_mbps is not None:
                 charts[key] = maker.throughput(result, title, _lines(data, key[6:]))
         charts["chart-latency"] = maker.latency(data.check.record)
     finally:
