@@ -38,7 +38,6 @@ PROGRESS_WINDOW_S: Final = 0.5
 # the unsent bound of a fast stream (probe.sendpolicy) plus a generous in-flight window.
 ASSUMED_UNACKED_BYTES: Final = 4 * 1024 * 1024
 MAX_DRAIN_WAIT_S: Final = 60.0
-TAIL_S: Final = 0.5
 
 
 class _Sampler:
@@ -227,10 +226,6 @@ async def _download(address: ServerAddress, plan: MeasurePlan, token: str | None
         await _tick_until(deadline, plan, sampler, counted,
                           lambda: all(c.ended_at is not None for c in conns), on_tick=batch_reads)
         ended = [c.ended_at for c in conns if c.ended_at is not None and c.ended_at < deadline]
-        # A short tail past the deadline, outside the window: a count that catches up in it
-        # shows that the window's end was held back (probe.engine.throughput.lead_share).
-        await _tick_until(deadline + TAIL_S, plan, sampler, counted,
-                          lambda: all(c.ended_at is not None for c in conns), on_tick=batch_reads)
     finally:
         for task in chains:
             task.cancel()

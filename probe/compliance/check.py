@@ -8,9 +8,7 @@ whether this test counts for or against the line.
 
 A measurement flagged as limited by the local environment (Wi-Fi, busy CPU, cross-traffic) is
 not valid evidence of a shortfall: if it misses a bar its verdict is ``inconclusive``; if it
-clears every bar anyway, it is a ``pass`` (the limit did not matter). Flags under which the
-figure may be too *high* (``unsteady``, ``upload_not_counted``) make a pass ``inconclusive``
-too. The fleet window rules drop every flagged measurement.
+clears every bar anyway, it is a ``pass`` (the limit did not matter).
 """
 
 from __future__ import annotations
@@ -23,9 +21,6 @@ from probe.compliance.profiles import PROFILES
 from probe.compliance.verdict import Criterion, TestVerdict, decide, mbps
 from probe.errors import ContractError, UsageError
 from probe.measurement import Measurement
-
-# Flags under which a reading may be too high as well as too low (probe.engine.summary).
-READING_MAY_BE_HIGH = frozenset({"unsteady", "upload_not_counted", "upload_counted_at_client"})
 
 
 def resolve_profile(contract: Contract, profile: str | None = None) -> tuple[str, Params]:
@@ -74,16 +69,7 @@ def check_measurement(
         criteria.append(Criterion("contract-period", "all", None,
                                   f"measured before the contract start {contract.start}"))
     verdict = decide(tuple(criteria))
-    unsure = sorted(set(measurement.flags) & READING_MAY_BE_HIGH)
-    if unsure and verdict == "pass":
-        # These flags mean the figure itself may be too high as well as too low, so a pass
-        # is no evidence either (a Wi-Fi or busy-CPU flag only ever lowers a reading).
-        verdict = "inconclusive"
-        criteria.append(Criterion(
-            "environment", "all", None,
-            f"flagged ({', '.join(unsure)}): the figure may be off either way, "
-            "not valid evidence"))
-    elif measurement.flags and verdict == "shortfall":
+    if measurement.flags and verdict == "shortfall":
         verdict = "inconclusive"
         criteria.append(Criterion(
             "environment", "all", None,

@@ -28,9 +28,7 @@ samples are linearly interpolated.
 
 **Steady or not** (:func:`lead_share`): on a steady line the count between two caught-up
 edges never runs ahead of the straight line joining them. If it does by more than
-``UNSTEADY_SHARE`` of the window's bytes (inside the window, or within ``EXTENSION_S`` after
-it, on the line extended: samples after the window's end are kept for this), an edge was still
-held back (the reading is off by
+``UNSTEADY_SHARE`` of the window's bytes, an edge was still held back (the reading is off by
 about that much, in either direction) or the rate itself changed. And if the count anywhere
 in the window catches up by more than ``CATCH_UP_SHARE`` of the window's bytes
 within ``CATCH_UP_SPAN_S`` (:func:`catch_up_share`), that much was held back at some moment,
@@ -60,8 +58,7 @@ EDGE_SEARCH_S: Final = 2.0
 EDGE_SEARCH_SHARE: Final = 0.25
 EDGE_ITERATIONS: Final = 5
 UNSTEADY_SHARE: Final = 0.015
-MIN_STEADY_WINDOW_S: Final = 1.0
-EXTENSION_S: Final = 1.5
+MIN_STEADY_WINDOW_S: Final = 0.4
 CATCH_UP_SHARE: Final = 0.02
 CATCH_UP_SPAN_S: Final = 0.5
 # Counts are read in batches (the server's 100 ms poller, the client's 100 ms tick): one
@@ -221,12 +218,11 @@ def caught_up_edges(
 def lead_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float:
     """How far the count runs ahead of the straight line through the window's edges.
 
-    The largest ``count(t) - line(t)`` over the samples after ``start_s`` (inside the window,
-    and up to ``EXTENSION_S`` beyond its end, where the line is extended), as a share of the
+    The largest ``count(t) - line(t)`` over the samples inside the window, as a share of the
     bytes between the edges; 0 when it never runs ahead. Counts only lag the wire, so on a
-    steady line this is ~0 between caught-up edges. A count that catches up *after* the end
-    shows an end that was held back (on a slow line behind a deep queue the whole last second
-    of a window can be); see the module docstring.
+    steady line this is ~0 between caught-up edges; see the module docstring. (Samples after
+    the end were tried too: on loopback, where the rate is the CPU's and rises once the
+    window's sampling stops, 1 s runs were then flagged 7 times in 8.)
     """
     if end_s <= start_s or len(samples) < 2:
         return 0.0
@@ -239,7 +235,7 @@ def lead_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float
     rate = moved / (end_s - start_s)
     lead = max((c - first - rate * (t - start_s)
                 for t, c in zip(times, counts, strict=True)
-                if start_s < t <= end_s + EXTENSION_S),
+                if start_s < t < end_s),
                default=0.0)
     return max(0.0, lead) / moved
 
