@@ -1,0 +1,164 @@
+"""Slow DSL-like lines, many rounds (issue #13): how often a reading is off, and how often flagged.
+
+Builds the lab of ``tests/lab/netlab.py`` (needs root), shapes both directions with tbf at
+``--rate`` behind each ``--queues`` depth (two-packet burst), and runs ``probe measure`` for
+``--rounds`` rounds, alternating with iperf3 (``-P 4 -O 1``) for ``--iperf-rounds`` of them.
+Prints one line per round and a summary per queue: median and worst error against
+R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *unflagged*
+(the issue's target: none). Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
+
+    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rate 2 --rounds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.lab.netlab import GOODPUT_SHARE, SERVER_IP, Lab, lab  # noqa: E402
+from tests.support import stop_process  # noqa: E402
+
+PORT = 8080
+IPERF_PORT = 5299
+TOLERANCE = 0.02
+BURST_BYTES = 2 * 1514
+
+
+def probe_round(the_lab: Lab, duration_s: float) -> dict[str, Any]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        the_lab.exec_argv(the_lab.client_ns, [
+            sys.executable, "-m", "probe", "measure", "--server", f"http://{SERVER_IP}:{PORT}",
+            "--json", "--no-store", "--duration", str(duration_s)]),
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-200:], "wall_s": time.monotonic() - started}
+    record: dict[str, Any] = json.loads(proc.stdout)
+    record["wall_s"] = time.monotonic() - started
+    return record
+
+
+def iperf_round(the_lab: Lab, duration_s: float, reverse: bool) -> float | None:
+    proc = subprocess.run(
+        the_lab.exec_argv(the_lab.client_ns, [
+            "iperf3", "-c", SERVER_IP, "-p", str(IPERF_PORT), "-P", "4",
+            "-t", str(int(duration_s)), "-O", "1", "-J", *(["-R"] if reverse else [])]),
+        capture_output=True, text=True, check=False)
+    try:
+        return float(json.loads(proc.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+    except (ValueError, KeyError):
+        return None
+
+
+def judge(record: dict[str, Any], name: str, truth: float) -> tuple[float | None, bool]:
+    """(error as a share, flagged) for one direction of one record."""
+    flags = set(record.get("flags", ()))
+    details = record.get(name) or {}
+    flagged = (details.get("steady") is False or f"{name}_streams_ended_early" in flags
+               or "client_cpu_limited" in flags
+               or (name == "upload" and "upload_not_counted" in flags))
+    value = record.get(f"{name}_mbps")
+    return (None if value is None else value / truth - 1), flagged
+
+
+def run_queue(the_lab: Lab, args: argparse.Namespace, queue_s: float, truth: float,
+              raw: list[dict[str, Any]]) -> list[str]:
+    """All rounds behind one queue depth; the summary table's rows for it."""
+    summary: list[str] = []
+    the_lab.shape(down_mbps=args.rate, up_mbps=args.rate, queue_s=queue_s,
+                  burst_bytes=BURST_BYTES)
+    errors: dict[str, list[float]] = {"download": [], "upload": []}
+    flagged = {"download": 0, "upload": 0}
+    bad = {"download": 0, "upload": 0}
+    iperf_errors: dict[str, list[float]] = {"download": [], "upload": []}
+    walls = []
+    for i in range(args.rounds):
+        record = probe_round(the_lab, args.duration)
+        raw.append({"queue_s": queue_s, "round": i, "record": record})
+        walls.append(record["wall_s"])
+        line = [f"q={queue_s:g} s round {i + 1:2d}:"]
+        for name in ("download", "upload"):
+            if "error" in record:
+                line.append(f"{name} failed ({record['error']})")
+                continue
+            err, flag = judge(record, name, truth)
+            flagged[name] += flag
+            if err is not None:
+                errors[name].append(err)
+                bad[name] += (abs(err) > TOLERANCE and not flag)
+            shown = "null" if err is None else f"{err * 100:+.2f} %"
+            elapsed = (record.get(name) or {}).get("elapsed_s") or 0.0
+            line.append(f"{name} {shown}{' FLAGGED' if flag else ''} "
+                        f"({elapsed:.1f} s)")
+        if i < args.iperf_rounds:
+            for name, reverse in (("download", True), ("upload", False)):
+                rate = iperf_round(the_lab, args.duration, reverse)
+                if rate is not None:
+                    iperf_errors[name].append(rate / truth - 1)
+                    line.append(f"iperf3 {name} {(rate / truth - 1) * 100:+.2f} %")
+        print(" | ".join(line), flush=True)
+    for name in ("download", "upload"):
+        e = errors[name]
+        ie = iperf_errors[name]
+        summary.append(
+            f"| {args.rate:g} | {queue_s * 1000:.0f} ms | {name} | {len(walls)} | "
+            f"{statistics.median(e) * 100:+.2f} % | "
+            f"{max(e, key=abs) * 100:+.2f} % | {flagged[name]} | {bad[name]} | "
+            + (f"{statistics.median(ie) * 100:+.2f} % ({len(ie)})" if ie else "-")
+            + f" | {max(walls):.1f} |")
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=2.0, help="Mbit/s, both directions")
+    parser.add_argument("--queues", default="0.02,0.6", help="tbf queue depths in s")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--iperf-rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0)
+    args = parser.parse_args()
+    truth = args.rate * GOODPUT_SHARE
+    stamp = datetime.now(UTC)
+    load = os.getloadavg()
+    print(f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load[0]:.2f} "
+          f"{load[1]:.2f} {load[2]:.2f}; {args.rate:g} Mbit/s both ways, truth "
+          f"{truth:.3f} Mbit/s, {args.duration:g} s per direction, 4 streams", flush=True)
+    raw: list[dict[str, Any]] = []
+    summary: list[str] = []
+    with lab() as the_lab:
+        server = the_lab.popen(the_lab.server_ns, [
+            sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PORT)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        iperf = the_lab.popen(the_lab.server_ns, ["iperf3", "-s", "-B", SERVER_IP, "-p",
+                                                  str(IPERF_PORT)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            the_lab.wait_http(the_lab.client_ns, f"http://{SERVER_IP}:{PORT}/healthz")
+            for queue_s in (float(q) for q in args.queues.split(",")):
+                summary += run_queue(the_lab, args, queue_s, truth, raw)
+        finally:
+            stop_process(server)
+            stop_process(iperf)
+    print("| Mbit/s | queue | dir | rounds | median error | worst error | flagged | "
+          "outside ±2 % unflagged | iperf3 median error (rounds) | longest run s (both dirs) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(summary))
+    out = ROOT / "benchmarks" / "results" / f"slow-lines-{stamp:%Y%m%d-%H%M}.json"
+    out.write_text(json.dumps(raw) + "\n", encoding="utf-8")
+    print(f"raw records: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
