@@ -271,7 +271,8 @@ def estimate_throughput(
     """Goodput over the steady-state window of ``samples`` (edges as reported are caught up).
 
     The window starts at the earliest sample from ``MIN_WARMUP_S`` on whose window is steady
-    (:func:`lead_share`), if that is earlier than the warm-up rule's start: on slow lines the
+    (:func:`lead_share`) and reads within ``UNSTEADY_SHARE`` of the rule's window, if that is
+    earlier than the warm-up rule's start: on slow lines the
     0.5 s trailing rates the rule compares scatter by more than its band (a few packets each),
     it falls back to half the run, and a short window's edges weigh the count's per-packet
     steps (a 0.5 Mbit/s window of 2 s is ~80 packets) too heavily.
@@ -286,7 +287,10 @@ def estimate_throughput(
         if t < origin + MIN_WARMUP_S:
             continue
         candidate = _estimate_from(samples, t, end_s, total)
-        if candidate.steady:
+        # A steady longer window, and one that agrees with the rule's: a slow start inside
+        # it would sag below its line, which the lead test cannot see, and read low.
+        if candidate.steady and best.goodput_mbps > 0 and \
+                abs(candidate.goodput_mbps / best.goodput_mbps - 1) <= UNSTEADY_SHARE:
             return candidate
     return best
 

@@ -61,9 +61,10 @@ class TestCheck:
                         "--server", serve_url, "--duration", "1", "--streams", "1"],
                        cwd=str(ROOT))
         assert proc.stdout.count("FAIL sla") == 2
-        # On loopback the client shares the CPUs with the server; when it ran out of CPU the
-        # test is flagged and a miss is not evidence of a shortfall (exit 5), else it is (4).
-        if "client_cpu_limited" in proc.stdout:
+        # On loopback the client shares the CPUs with the server; when it ran out of CPU, or
+        # the CPU-bound rate was not steady over a 1 s run, the test is flagged and a miss is
+        # not evidence of a shortfall (exit 5), else it is (4).
+        if "client_cpu_limited" in proc.stdout or "unsteady" in proc.stdout:
             assert proc.returncode == 5, proc.stderr
             assert "lab: INCONCLUSIVE (custom, plan Loopback SLA, this test only)" in proc.stdout
         else:
