@@ -28,16 +28,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stop_process(proc: subprocess.Popen[Any] | None, timeout_s: float = 10) -> None:
-    """SIGTERM a child, SIGKILL it if it is still there after ``timeout_s``; reap it."""
-    if proc is None or proc.poll() is not None:
+def stop_process(proc: subprocess.Popen[Any] | None, timeout_s: float = 10, *,
+                 group: bool = False) -> None:
+    """SIGTERM a child, SIGKILL it if it is still there after ``timeout_s``; reap it.
+
+    ``group=True`` signals the child's whole process group (a child started with
+    ``start_new_session=True``): servers that fork workers, such as ``php -S`` with
+    ``PHP_CLI_SERVER_WORKERS``, leave those workers running when only the parent is told.
+    """
+    if proc is None:
         return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+
+    if proc.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            send(signal.SIGKILL)
+            proc.wait()
+    if group:
+        # The leader may be gone while its workers still run.
+        send(signal.SIGKILL)
 
 
 def wait_http(url: str, timeout_s: float = 20) -> None:

@@ -32,7 +32,7 @@ def _php_backend(root: Path) -> Iterator[str]:
         _wait_php(url, root)
         yield url
     finally:
-        stop_process(proc)
+        stop_process(proc, group=True)
 
 
 def _wait_php(url: str, root: Path) -> None:
@@ -70,7 +70,7 @@ def iperf3_server() -> Iterator[str]:
         _wait_port(port)
         yield f"127.0.0.1:{port}"
     finally:
-        stop_process(proc)
+        stop_process(proc, group=True)
 
 
 def _wait_port(port: int, timeout_s: float = 10.0) -> None:
