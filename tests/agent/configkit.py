@@ -10,7 +10,8 @@ from tests.support import ROOT
 def agent_config(tmp_path: Path, servers: list[str], *, extra: str = "",
                  contract: str = "de-cable-1000.toml", probe_id: str = "agent-test",
                  campaign: str = "off", interval_min: float = 0.1,
-                 gating: bool = False, gating_extra: str = "") -> Path:
+                 gating: bool = False, gating_extra: str = "",
+                 duration_s: float = 1) -> Path:
     """An agent config around ``servers`` with a short schedule, its store under
     ``tmp_path/state``; ``extra`` is appended (e.g. a ``[sink]`` table)."""
     blocks = "".join(
@@ -23,7 +24,7 @@ id = "{probe_id}"
 file = "{ROOT / 'contracts' / contract}"
 {blocks}
 [measure]
-duration_s = 1
+duration_s = {duration_s}
 streams = 2
 [store]
 db = "{tmp_path / 'state' / 'probe.db'}"
