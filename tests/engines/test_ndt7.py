@@ -57,7 +57,9 @@ class TestAgainstProbeServer:
         assert record.upload.counted_at == "server"
         assert record.method.engine_upload_mbps is not None
         assert record.method.engine_upload_mbps > 10
-        assert record.flags == ()
+        # Loopback is CPU-bound, not a line: the steadiness and client-CPU flags may fire
+        # there (they are the measurement's honest caveats); nothing about the protocol may.
+        assert set(record.flags) <= {"client_cpu_limited", "unsteady"}
 
     async def test_server_refuses_without_subprotocol(self, probe_server: RunningServer) -> None:
         async with aiohttp.ClientSession() as client:

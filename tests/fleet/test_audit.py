@@ -88,7 +88,7 @@ def test_sigkill_restart_audit_every_point_once(tmp_path: Path, victoria_metrics
 
 def test_audit_finds_duplicates_and_requeues_in_the_fake_store() -> None:
     """The audit's bookkeeping against the in-memory store and a scripted sink."""
-    fleet = simulate_fleet(FleetSpec(1, 1, per_day=4, seed=9))
+    fleet = simulate_fleet(FleetSpec(1, 3, per_day=4, seed=9))  # gaps are drawn: 3 days for >= 6
     store = MemoryStore()
     records = list(iter_records(fleet))
     assert len(records) >= 6

@@ -114,7 +114,7 @@ name = "off-net"
 url = "http://{SERVER_IP}:{SECOND_PORT}"
 role = "off-net"
 [measure]
-duration_s = 2
+duration_s = 4
 streams = 2
 [store]
 db = "{tmp_path / 'probe.db'}"
