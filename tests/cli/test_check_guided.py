@@ -29,9 +29,12 @@ def test_plain_progress_then_verdict_and_attribution(url: str, tmp_path: Path) -
     assert steps[0] == "environment ..."
     assert steps[1].startswith("environment: lo: other (loopback")
     for expected in ("idle latency ...", "download ...", "upload ...", "verdict ...",
-                     "verdict: pass (this test, cn-miit)", "attribution: pass for the ISP (none)"):
+                     "verdict: pass (this test, cn-miit)"):
         assert expected in steps
-    assert "for the ISP: PASS - The line meets the contract in this test." in proc.stdout
+    # Loopback at full speed is bound by this machine's CPU, so the client-cpu finding may
+    # honestly fire beside a pass; what matters here is that the step is shown.
+    assert any(s.startswith("attribution: pass for the ISP (") for s in steps), steps
+    assert "for the ISP: PASS" in proc.stdout  # "... - The line meets ..." or with its limit
 
 
 def test_json_carries_environment_and_attribution(url: str, tmp_path: Path) -> None:
@@ -48,7 +51,10 @@ def test_json_carries_environment_and_attribution(url: str, tmp_path: Path) -> N
     assert out["attribution"]["isp_verdict"] == "pass"
     assert out["offnet"]["verdict"] == "pass"
     assert out["offnet"]["measurement"]["id"] != out["measurement"]["id"]
-    assert [f["rule"] for f in out["attribution"]["findings"]] == ["offnet-agrees"]
+    rules = [f["rule"] for f in out["attribution"]["findings"]]
+    # client-cpu may fire on loopback (CPU-bound at full speed); offnet-agrees must.
+    assert "offnet-agrees" in rules
+    assert set(rules) <= {"offnet-agrees", "client-cpu"}, rules
     assert out["elapsed_s"] > 0
 
 
