@@ -38,7 +38,10 @@ Auth (optional, server-side ``--token``): ``Authorization: Bearer <token>`` or `
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
+
+from probe.errors import ProtocolViolation
 
 PATH_HEALTH: Final = "/healthz"
 PATH_PING: Final = "/ping"
@@ -58,6 +61,8 @@ SPEEDTEST_IMAGE_BYTES: Final = {
 
 PARAM_BYTES: Final = "bytes"
 FIELD_MAX_BYTES: Final = "max_bytes"
+FIELD_RECEIVED_BYTES: Final = "received_bytes"
+FIELD_SAMPLES: Final = "samples"
 PARAM_TOKEN: Final = "token"
 LIBRESPEED_CHUNK_BYTES: Final = 1_048_576
 LIBRESPEED_MAX_CHUNKS: Final = 1024
@@ -76,3 +81,32 @@ RETRY_AFTER_S: Final = 5
 
 # How often the server records an upload stream's cumulative byte count.
 SERVER_SAMPLE_INTERVAL_S: Final = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class UploadAnswer:
+    """The server's answer to ``POST /upload``: what it received, and when (its clock)."""
+
+    received_bytes: int
+    samples: tuple[tuple[float, int], ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {FIELD_RECEIVED_BYTES: self.received_bytes,
+                FIELD_SAMPLES: [[t, n] for t, n in self.samples]}
+
+    @classmethod
+    def from_json(cls, data: object) -> UploadAnswer:
+        """Parse a decoded answer; ProtocolViolation says what is wrong with it."""
+        if not isinstance(data, dict):
+            raise ProtocolViolation("the server's upload answer is not a JSON object")
+        received, samples = data.get(FIELD_RECEIVED_BYTES), data.get(FIELD_SAMPLES)
+        if (not isinstance(received, int) or isinstance(received, bool) or received < 0
+                or not isinstance(samples, list)):
+            raise ProtocolViolation("the server's upload answer lacks received_bytes or samples")
+        timeline = []
+        for point in samples:
+            if (not isinstance(point, list) or len(point) != 2
+                    or not all(isinstance(v, int | float) for v in point)):
+                raise ProtocolViolation(f"the server's upload sample {point!r} is not [t, bytes]")
+            timeline.append((float(point[0]), int(point[1])))
+        return cls(received, tuple(timeline))

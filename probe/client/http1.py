@@ -19,9 +19,8 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from probe import sendpolicy
 from probe.client import fastpaths
 from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
 from probe.readpolicy import read_on_tick, valve_bytes
@@ -44,21 +43,8 @@ MAX_READ_LOWAT_BYTES: Final = 256 * 1024
 # wake-ups of their own; which ones, and their SO_RCVLOWAT safety valve: probe.readpolicy. An
 # end of stream or an error wakes the loop whatever the mark, and the transport reports them.
 MAX_DRAIN_READS: Final = 4
-MAX_BODY_SLICE_BYTES: Final = 1 << 20  # one transport.write() of a streamed request body
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
-
-
-class BodySource(Protocol):
-    """A framed request body written in slices (``probe.client.upload``'s chunk buffers)."""
-
-    payload: float  # payload bytes handed over so far
-    share: float  # payload bytes per framed byte of the current chunks
-
-    def next_slice(self, limit: int) -> memoryview: ...
-    def advance(self, sent: int) -> None: ...
-    def rest_of_chunk(self) -> memoryview: ...
-    def grow(self, rate_bytes_per_s: float | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +130,6 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._batched_bytes = 0
         self._lowat = 1
         self._draining = False
-        self._paused = False
-        self._write_paused = False
-        self._body_source: BodySource | None = None
-        self._body_done_source: BodySource | None = None
-        self._body_slice = 0
 
     # -- asyncio protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -181,7 +162,6 @@ class HttpConnection(asyncio.BufferedProtocol):
             "the server closed the connection before answering"
             + (f" ({exc})" if exc else "")
         )
-        self._body_source = None
         if self._response is not None and not self._response.done():
             self._response.set_exception(error)
             self._response.exception()  # mark retrieved: a dropped ping must not log at exit
@@ -190,65 +170,6 @@ class HttpConnection(asyncio.BufferedProtocol):
             self.body_done.exception()  # retrieved: an unfinished body is normal at a deadline
         if not self.closed.done():
             self.closed.set_result(None)
-        self._write_paused = False
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._body_source is not None:
-            self._loop.call_soon(self._pump_body)
-
-    # -- streamed request body over the transport (TLS, or no fast paths) ----------------------
-    def start_body(self, source: BodySource) -> None:
-        """Write ``source``'s framed chunks over and over until :meth:`stop_body`."""
-        assert self.transport is not None
-        self._body_source = source
-        self._body_slice = sendpolicy.unsent_bound_bytes(None)
-        self.transport.set_write_buffer_limits(high=self._body_slice, low=0)
-        self._pump_body()
-
-    def body_rate(self, rate_bytes_per_s: float | None) -> None:
-        """At a sample tick: what waits in asyncio's buffer follows the unsent-queue rule too."""
-        if self._body_source is None or self.transport is None:
-            return
-        self._body_source.grow(rate_bytes_per_s)
-        want = min(MAX_BODY_SLICE_BYTES, sendpolicy.unsent_bound_bytes(rate_bytes_per_s))
-        if sendpolicy.worth_changing(self._body_slice, want):
-            self._body_slice = want
-            self.transport.set_write_buffer_limits(high=want, low=0)
-
-    def _pump_body(self) -> None:
-        source = self._body_source
-        if source is None or self.transport is None:
-            return
-        for _ in range(4):  # then yield to the loop, so the sampler keeps its ticks
-            if self._write_paused or self.transport.is_closing():
-                return
-            piece = source.next_slice(self._body_slice)
-            self.transport.write(piece)
-            source.advance(len(piece))
-        self._loop.call_soon(self._pump_body)
-
-    def stop_body(self, trailer: bytes) -> None:
-        """Finish the chunk in flight and send ``trailer`` (the last chunk)."""
-        source, self._body_source = self._body_source, None
-        if self.transport is not None and not self.transport.is_closing():
-            if source is not None:
-                rest = source.rest_of_chunk()
-                self.transport.write(rest)
-                source.advance(len(rest))
-            self.transport.write(trailer)
-        self._body_done_source = source
-
-    def body_payload_sent(self) -> float:
-        """Payload bytes handed to the kernel (written minus what waits in asyncio's buffer)."""
-        source = self._body_source or self._body_done_source
-        if self.transport is None or source is None:
-            return 0.0
-        pending = self.transport.get_write_buffer_size()
-        return max(0.0, source.payload - pending * source.share)
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, head: bytes, *, count_body: bool = False) -> asyncio.Future[Response]:

@@ -28,8 +28,7 @@ class Intake:
     handed_off: bool = False
 
     def as_json(self) -> dict[str, object]:
-        return {"received_bytes": self.received_bytes,
-                "samples": [[t, n] for t, n in self.samples]}
+        return wire.UploadAnswer(self.received_bytes, tuple(self.samples)).to_json()
 
 
 async def consume_body(

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from probe import sendpolicy
-from probe.client import run_measurement, upload
+from probe.client import run_measurement, upload, uploadbody
 from probe.client.connect import parse_server_url
 from probe.engine.plan import MeasurePlan
 from probe.server import RunningServer
@@ -18,7 +18,7 @@ from tests.client.conftest import RawServer, answer_pings
 
 def _payloads(size: int) -> list[bytes]:
     """A framed buffer's chunk payloads, in the order a stream sends them."""
-    view, frame = upload.framed_payload(size)
+    view, frame = uploadbody.framed_payload(size)
     header = len(b"%x\r\n" % size)
     return [bytes(view[i + header:i + header + size]) for i in range(0, len(view), frame)]
 
@@ -28,7 +28,7 @@ class TestUploadBody:
 
     async def test_chunks_arrive_intact(self, raw_server: RawServer) -> None:
         expected = {size: _payloads(size) for size in
-                    (upload.SMALL_FRAME_PAYLOAD_BYTES, upload.FRAME_PAYLOAD_BYTES)}
+                    (uploadbody.SMALL_FRAME_PAYLOAD_BYTES, uploadbody.FRAME_PAYLOAD_BYTES)}
         problems: list[str] = []
         loop = asyncio.get_running_loop()
 
@@ -41,7 +41,7 @@ class TestUploadBody:
                 if size == 0:
                     break
                 if size != last_size:  # small chunks first, then big ones from their start
-                    if last_size not in (0, upload.SMALL_FRAME_PAYLOAD_BYTES) \
+                    if last_size not in (0, uploadbody.SMALL_FRAME_PAYLOAD_BYTES) \
                             or size not in expected:
                         problems.append(f"chunk {index}: size {size} after {last_size}")
                         break
@@ -66,7 +66,7 @@ class TestUploadBody:
         assert m.upload.counted_at == "server"
         # Whole chunks only: each stream finished the chunk in flight at the deadline.
         assert m.upload.transferred_bytes > 0
-        assert m.upload.transferred_bytes % upload.SMALL_FRAME_PAYLOAD_BYTES == 0
+        assert m.upload.transferred_bytes % uploadbody.SMALL_FRAME_PAYLOAD_BYTES == 0
 
 
 class TestUnsentQueue:

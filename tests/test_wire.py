@@ -1,0 +1,32 @@
+"""The typed upload answer: what the server builds is what the client parses, and bad ones fail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from probe import wire
+from probe.errors import ProtocolViolation
+
+
+def test_round_trip_through_json() -> None:
+    answer = wire.UploadAnswer(12_288, ((10.0, 0), (10.05, 4096), (10.1, 12_288)))
+    decoded = json.loads(json.dumps(answer.to_json()))
+    assert decoded == {"received_bytes": 12_288,
+                       "samples": [[10.0, 0], [10.05, 4096], [10.1, 12_288]]}
+    assert wire.UploadAnswer.from_json(decoded) == answer
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([1, 2], "not a JSON object"),
+    ({"samples": []}, "lacks received_bytes"),
+    ({"received_bytes": -1, "samples": []}, "lacks received_bytes"),
+    ({"received_bytes": True, "samples": []}, "lacks received_bytes"),
+    ({"received_bytes": 1, "samples": {}}, "lacks received_bytes"),
+    ({"received_bytes": 1, "samples": [[0.0]]}, "is not [t, bytes]"),
+    ({"received_bytes": 1, "samples": [["0", 1]]}, "is not [t, bytes]"),
+])
+def test_malformed_answers_are_protocol_violations(data: object, message: str) -> None:
+    with pytest.raises(ProtocolViolation, match=message.replace("[", r"\[").replace("]", r"\]")):
+        wire.UploadAnswer.from_json(data)
