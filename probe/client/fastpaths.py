@@ -26,6 +26,7 @@ import asyncio
 import os
 import socket
 import sys
+from asyncio.trsock import TransportSocket
 from typing import Final
 
 try:  # POSIX only
@@ -37,6 +38,9 @@ except ImportError:  # pragma: no cover - Windows
 
 PORTABLE_ENV: Final = "PROBE_PORTABLE"
 SIOCOUTQNSD: Final = 0x894B  # linux/sockios.h: bytes queued but not yet sent
+
+# A socket, or the view of one an asyncio transport hands out (``get_extra_info("socket")``).
+SocketLike = socket.socket | TransportSocket
 
 
 def enabled() -> bool:
@@ -54,7 +58,7 @@ def enabled() -> bool:
     return isinstance(loop, asyncio.SelectorEventLoop)
 
 
-def _ioctl_int(sock: socket.socket, request: int) -> int | None:
+def _ioctl_int(sock: SocketLike, request: int) -> int | None:
     if fcntl is None:
         return None
     try:
@@ -64,21 +68,21 @@ def _ioctl_int(sock: socket.socket, request: int) -> int | None:
     return int.from_bytes(raw, sys.byteorder, signed=True)
 
 
-def received_unread_bytes(sock: socket.socket) -> int | None:
+def received_unread_bytes(sock: SocketLike) -> int | None:
     """Bytes the kernel holds for reading (``FIONREAD``), or None without fast paths."""
     if termios is None or not enabled():
         return None
     return _ioctl_int(sock, termios.FIONREAD)
 
 
-def unacked_bytes(sock: socket.socket) -> int | None:
+def unacked_bytes(sock: SocketLike) -> int | None:
     """Bytes sent or queued but not yet acknowledged (``TIOCOUTQ``), or None."""
     if termios is None or not enabled():
         return None
     return _ioctl_int(sock, termios.TIOCOUTQ)
 
 
-def unsent_bytes(sock: socket.socket) -> int | None:
+def unsent_bytes(sock: SocketLike) -> int | None:
     """Bytes queued but not yet sent (``SIOCOUTQNSD``), or None."""
     if not enabled():
         return None

@@ -51,7 +51,7 @@ async def run_direction(
         if direction == "down":
             obs = await download(address, plan, token, t0, on_progress)
         else:
-            obs = await _upload(address, plan, token, t0, on_progress)
+            obs = await _upload(address, plan, token, t0, on_progress, loaded=loaded)
     finally:
         if pings is not None:
             pings.cancel()
@@ -73,23 +73,42 @@ def answer_wait_s(unacked_bytes: Sequence[int | None], rate_bytes_per_s: float,
     return plan.connect_timeout_s + min(MAX_DRAIN_WAIT_S, drain_s)
 
 
-def _drain_s(streams: Sequence[UploadStream], elapsed_s: float) -> float:
-    """How long what the streams' sockets hold takes to cross the line (0: not known).
+def queue_delay_s(loaded: Sequence[tuple[float, float]]) -> float | None:
+    """The bottleneck queue's delay now: the last loaded round trip above the lowest one.
+
+    The first pings go out before the streams fill the line, so the lowest is about the idle
+    round trip; None until there are two.
+    """
+    if len(loaded) < 2:
+        return None
+    return max(0.0, loaded[-1][1] - min(rtt for _, rtt in loaded)) / 1000.0
+
+
+def _drain_s(streams: Sequence[UploadStream], elapsed_s: float,
+             queue_delay: float | None) -> float:
+    """How long what the streams hold takes to cross the line (0: not known).
 
     What is queued or in flight at the deadline must still cross the line before the server
-    can answer: behind a 0.6 s queue at 0.5 Mbit/s that was 2-3 s. So, where the kernel says
-    how much it holds, the streams stop being fed that long before the deadline and their
-    last bytes arrive about then; the window ends before that moment, so the reading is not
-    biased, and the run ends near its duration. The rate is the mean since the start: the
-    acknowledged count stalls in every loss recovery, and a stalled rate would stop the
-    streams seconds early.
+    can answer: behind a 0.6 s queue at 0.5 Mbit/s that was 2-3 s. So the streams stop being
+    fed that long before the deadline and their last bytes arrive about then; the window ends
+    before that moment, so the reading is not biased, and the run ends near its duration.
+    Where the kernel says how much it holds (``TIOCOUTQ``), that is the measure. Without it
+    (the portable path) it is the bottleneck's queueing delay, read from the loaded pings,
+    plus what waits unsent in the streams (user space and the kernel's bounded queue). The
+    rate is the mean since the start: the acknowledged count stalls in every loss recovery,
+    and a stalled rate would stop the streams seconds early.
     """
+    sent = sum(s.sent_payload_bytes for s in streams)
     held = [s.unacked_bytes() for s in streams]
-    if any(h is None for h in held) or elapsed_s <= 0:
+    if elapsed_s <= 0 or sent <= 0:
         return 0.0
-    unacked = sum(h or 0 for h in held)
-    acked = sum(s.sent_payload_bytes for s in streams) - unacked
-    return unacked * elapsed_s / acked if acked > 0 else 0.0
+    if all(h is not None for h in held):
+        unacked = sum(h for h in held if h is not None)
+        acked = sent - unacked
+        return unacked * elapsed_s / acked if acked > 0 else 0.0
+    if queue_delay is None:
+        return 0.0
+    return queue_delay + sum(s.unsent_bytes() for s in streams) * elapsed_s / sent
 
 
 def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
@@ -102,7 +121,8 @@ def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
 
 
 async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, t0: float,
-                  on_progress: Callable[[Progress], None] | None) -> DirectionObservation:
+                  on_progress: Callable[[Progress], None] | None, *,
+                  loaded: Sequence[tuple[float, float]]) -> DirectionObservation:
     loop = asyncio.get_running_loop()
     head = request_head(address, "POST", wire.PATH_UPLOAD, token=token, extra=(
         ("Transfer-Encoding", "chunked"), ("Content-Type", "application/octet-stream")))
@@ -125,7 +145,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                 stream.tune(interval_s)
             now = loop.time()
             if not finished and now >= t0 + plan.duration_s / 2 \
-                    and now + _drain_s(streams, now - t0) >= deadline:
+                    and now + _drain_s(streams, now - t0, queue_delay_s(loaded)) >= deadline:
                 finished.append(loop.create_future())  # stop feeding: see _drain_s
 
         await tick_until(deadline, plan, sampler,

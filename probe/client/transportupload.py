@@ -12,11 +12,11 @@ waits in asyncio's write buffer to the same unsent-queue rule as the kernel's
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Final
 
 from probe import sendpolicy
 from probe.client.connect import ServerAddress, open_connection
+from probe.client.fastpaths import SocketLike
 from probe.client.http1 import HttpConnection, Response
 from probe.client.unsent import UnsentBound
 from probe.client.uploadbody import LAST_CHUNK, FramedBody
@@ -116,6 +116,13 @@ class TransportUploadStream:
     def unacked_bytes(self) -> int | None:
         return None  # not knowable portably; the caller sizes its wait from the buffer limits
 
+    def unsent_bytes(self) -> int:
+        transport = None if self._conn is None else self._conn.transport
+        buffered = 0 if transport is None else transport.get_write_buffer_size()
+        # The kernel takes a whole flush of asyncio's buffer (up to its high mark, the bound)
+        # whenever its unsent queue is below the bound: it holds up to twice the bound.
+        return buffered + 2 * (0 if self._bound is None else self._bound.bound_bytes)
+
     @property
     def rate(self) -> float | None:
         return None if self._bound is None else self._bound.rate
@@ -125,7 +132,9 @@ class TransportUploadStream:
                                            timeout_s=self._timeout_s)
         transport = self._conn.transport
         sock = None if transport is None else transport.get_extra_info("socket")
-        self._bound = UnsentBound(sock if isinstance(sock, socket.socket) else None)
+        # asyncio hands out a TransportSocket (setsockopt and fileno, no I/O), not the socket:
+        # checking for socket.socket alone left the unsent queue unbounded on this path.
+        self._bound = UnsentBound(sock if isinstance(sock, SocketLike) else None)
         self.answer = self._conn.request(head)
 
     def start(self) -> None:

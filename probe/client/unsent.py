@@ -19,12 +19,18 @@ from probe.client import fastpaths
 class UnsentBound:
     """Keeps a socket's unsent queue to ~0.2 s of its smoothed rate (``sock`` None: rate only)."""
 
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self, sock: fastpaths.SocketLike | None) -> None:
         self._sock = sock
         self.rate: float | None = None  # smoothed, bytes/s
         self._counted = 0.0
         self._lowat = 0
-        self.set_bound(sendpolicy.unsent_bound_bytes(None))
+        self._wanted = sendpolicy.unsent_bound_bytes(None)
+        self.set_bound(self._wanted)
+
+    @property
+    def bound_bytes(self) -> int:
+        """The unsent bound in force (the one wanted, where the option is missing)."""
+        return self._lowat or self._wanted
 
     def tick(self, payload: float, interval_s: float) -> None:
         """``payload``: bytes handed to the kernel so far; the rate is of those acknowledged
@@ -49,6 +55,7 @@ class UnsentBound:
         return None if unsent is None else max(0, self._lowat - unsent)
 
     def set_bound(self, want: int) -> None:
+        self._wanted = want
         if self._sock is None or not sendpolicy.worth_changing(self._lowat, want):
             return
         # Not on this platform: the stream simply queues more, and its upload ends later.

@@ -51,6 +51,10 @@ class UploadStream(Protocol):
     def unacked_bytes(self) -> int | None:
         """Bytes the kernel still holds for this stream (unsent + unacknowledged), if known."""
 
+    def unsent_bytes(self) -> int:
+        """Bytes handed over but not yet sent: in user space, and the kernel's unsent queue
+        (its bound where the kernel cannot be asked)."""
+
     async def open(self, head: bytes) -> None: ...
     def start(self) -> None: ...
     def tune(self, interval_s: float) -> None: ...
@@ -83,6 +87,12 @@ class RawUploadStream:
     def unacked_bytes(self) -> int | None:
         """Bytes the kernel still holds for this stream (unsent + unacknowledged), if known."""
         return None if self._sock is None else fastpaths.unacked_bytes(self._sock)
+
+    def unsent_bytes(self) -> int:
+        known = None if self._sock is None else fastpaths.unsent_bytes(self._sock)
+        if known is not None:
+            return known
+        return 0 if self._bound is None else self._bound.bound_bytes
 
     async def open(self, head: bytes) -> None:
         self._sock = await open_socket(self._address, timeout_s=self._timeout_s)
