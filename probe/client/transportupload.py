@@ -25,6 +25,13 @@ MAX_BODY_SLICE_BYTES: Final = 1 << 20  # one transport.write() of a streamed req
 WRITES_PER_TURN: Final = 4  # then yield to the loop, so the sampler keeps its ticks
 
 
+def _slice_bytes(bound_bytes: int) -> int:
+    """One write, and asyncio's high mark: half the unsent bound. asyncio flushes its whole
+    buffer in one ``send()``, which the kernel takes whenever its unsent queue is below the
+    bound, so what waits unsent overall stays near the bound plus two slices."""
+    return min(MAX_BODY_SLICE_BYTES, max(sendpolicy.MIN_UNSENT_BYTES, bound_bytes // 2))
+
+
 class UploadConnection(HttpConnection):
     """An HTTP connection that streams a framed request body until told to stop."""
 
@@ -52,7 +59,7 @@ class UploadConnection(HttpConnection):
         """Write ``body``'s framed chunks over and over until :meth:`stop_body`."""
         assert self.transport is not None
         self._body = body
-        self._slice = sendpolicy.unsent_bound_bytes(None)
+        self._slice = _slice_bytes(sendpolicy.unsent_bound_bytes(None))
         self.transport.set_write_buffer_limits(high=self._slice, low=0)
         self._pump()
 
@@ -61,7 +68,7 @@ class UploadConnection(HttpConnection):
         if self._body is None or self.transport is None:
             return
         self._body.grow(rate_bytes_per_s)
-        want = min(MAX_BODY_SLICE_BYTES, sendpolicy.unsent_bound_bytes(rate_bytes_per_s))
+        want = _slice_bytes(sendpolicy.unsent_bound_bytes(rate_bytes_per_s))
         if sendpolicy.worth_changing(self._slice, want):
             self._slice = want
             self.transport.set_write_buffer_limits(high=want, low=0)
@@ -119,8 +126,8 @@ class TransportUploadStream:
     def unsent_bytes(self) -> int:
         transport = None if self._conn is None else self._conn.transport
         buffered = 0 if transport is None else transport.get_write_buffer_size()
-        # The kernel takes a whole flush of asyncio's buffer (up to its high mark, the bound)
-        # whenever its unsent queue is below the bound: it holds up to twice the bound.
+        # The kernel takes a whole flush of asyncio's buffer (see _slice_bytes) whenever its
+        # unsent queue is below the bound: it holds up to about twice the bound.
         return buffered + 2 * (0 if self._bound is None else self._bound.bound_bytes)
 
     @property

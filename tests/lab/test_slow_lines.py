@@ -93,15 +93,19 @@ def test_right_or_flagged_and_bounded(shaped_lab: Lab, lab_server: str, down_mbp
     assert problems(record, down_mbps, up_mbps) == [], record["flags"]
 
 
-@_SHORT_QUEUE_MISS  # behind the 20 ms queue it shares those misses (seen unflagged on CI)
 def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
-    """Without the Linux fast paths (PROBE_PORTABLE=1, as on macOS/Windows) it still measures.
+    """Without the Linux fast paths (PROBE_PORTABLE=1, as on macOS/Windows) it still measures,
+    within the same duration bound.
 
-    Not held to the duration bound: without TIOCOUTQ the upload cannot end its feeding so that
-    its last byte arrives by the deadline, and drains after it (7.9 s for 6 s seen at 2 Mbit/s).
+    Without TIOCOUTQ the upload ends its feeding by the queueing delay the loaded pings see
+    plus what waits unsent (probe/client/transfer.py, ``_drain_s``). Behind the 20 ms queue
+    it shares the fast path's known short-queue misses (xfail below, accuracy only).
     """
     shaped_lab.shape(down_mbps=5.0, up_mbps=2.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
     record = measure(shaped_lab, lab_server, portable=True)
-    assert problems(record, 5.0, 2.0, bounded=False) == [], record["flags"]
+    found = problems(record, 5.0, 2.0)
+    assert [p for p in found if " took " in p] == [], found
     assert record["download_mbps"] is not None
     assert record["upload"]["counted_at"] == "server"
+    if found:
+        pytest.xfail(f"issue #13 short-queue miss: {found} {record['flags']}")
