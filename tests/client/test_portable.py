@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.client import fastpaths, upload
+from probe.client import fastpaths, transfer, upload
 from probe.client.connect import parse_server_url
 from probe.client.transportupload import TransportUploadStream
 from probe.server import RunningServer
@@ -150,3 +150,37 @@ class TestTheOneCheck:
                 if isinstance(node, ast.ImportFrom) and node.module}
             if path.name != "fastpaths.py":
                 assert not names & {"fcntl", "termios"}, path.name
+
+
+class _Held:
+    """An upload stream as the drain estimate sees it."""
+
+    def __init__(self, sent: int, unacked: int | None, unsent: int) -> None:
+        self.sent_payload_bytes, self._unacked, self._unsent = sent, unacked, unsent
+
+    def unacked_bytes(self) -> int | None:
+        return self._unacked
+
+    def unsent_bytes(self) -> int:
+        return self._unsent
+
+
+class TestDrainWithoutTiocoutq:
+    """Without the kernel's count the feeding stops by the loaded pings' queueing delay."""
+
+    def test_queue_delay_is_the_last_round_trip_above_the_lowest(self) -> None:
+        assert transfer.queue_delay_s([]) is None
+        assert transfer.queue_delay_s([(0.0, 20.0)]) is None
+        assert transfer.queue_delay_s([(0.0, 20.0), (0.4, 620.0)]) == pytest.approx(0.6)
+        assert transfer.queue_delay_s([(0.0, 30.0), (0.4, 25.0)]) == 0.0
+
+    def test_portable_estimate(self) -> None:
+        streams = [_Held(100_000, None, 10_000), _Held(100_000, None, 10_000)]
+        # 200 kB in 4 s is 50 kB/s; 20 kB unsent is 0.4 s, plus a 0.6 s queue.
+        assert transfer._drain_s(streams, 4.0, 0.6) == pytest.approx(1.0)  # type: ignore[arg-type]
+        assert transfer._drain_s(streams, 4.0, None) == 0.0  # type: ignore[arg-type]
+
+    def test_the_kernel_count_wins_where_known(self) -> None:
+        streams = [_Held(100_000, 20_000, 10_000), _Held(100_000, 20_000, 10_000)]
+        # 40 kB held of 160 kB acknowledged in 4 s: 1 s.
+        assert transfer._drain_s(streams, 4.0, 5.0) == pytest.approx(1.0)  # type: ignore[arg-type]
