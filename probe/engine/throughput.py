@@ -364,6 +364,7 @@ def _interpolate_left(times: Sequence[float], values: Sequence[float], t: float)
 
 
 def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
+    """The count at ``t`` from sorted ``times``, linear between samples, clamped outside."""
     if t <= times[0]:
         return float(values[0])
     if t >= times[-1]:
@@ -374,3 +375,7 @@ def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> f
     if t1 == t0:
         return float(v1)
     return float(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
+
+
+# For other estimators that already hold the samples as two sorted lists.
+interpolate_count = _interpolate
