@@ -80,9 +80,26 @@ FACTORIES: Final[Mapping[str, EngineFactory]] = {
 NAMES: Final = tuple(FACTORIES)
 
 
+class FixedLength:
+    """An engine without the adaptive-length rule: ``--duration auto`` runs it for the plan's
+    default fixed duration (docs/measurement.md, "Adaptive length")."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    async def measure(self, plan: MeasurePlan, *, on_progress: ProgressCallback | None = None
+                      ) -> Measurement:
+        return await self.engine.measure(plan.fixed_length(), on_progress=on_progress)
+
+
 def create(name: str, options: EngineOptions) -> Engine:
     """The engine called ``name``; UsageError naming the choices for an unknown one."""
     factory: Callable[[EngineOptions], Engine] | None = FACTORIES.get(name)
     if factory is None:
         raise UsageError(f"unknown backend {name!r} (choose from {', '.join(NAMES)})")
-    return factory(options)
+    engine = factory(options)
+    return engine if name == "native" else FixedLength(engine)

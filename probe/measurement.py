@@ -76,6 +76,14 @@ class DirectionResult:
     streams_completed: int = 0
     steady: bool | None = None
     elapsed_s: float | None = None
+    # Why the direction stopped: "duration" (a fixed length reached), "steady" (the adaptive
+    # rule knew the rate to its tolerance), "ceiling" (it did not by the ceiling); None in
+    # older records and for other engines. ``stopped_at_s``: when the streams stopped moving
+    # new data (an upload's queued bytes still drain after it). ``rate_precision``: the
+    # adaptive rule's relative 95 % half-width at its last check (docs/measurement.md).
+    stop_reason: str | None = None
+    stopped_at_s: float | None = None
+    rate_precision: float | None = None
 
 
 # What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
@@ -174,6 +182,9 @@ class Measurement:
     cross_traffic_kbps: float | None = None
     # How the engine measured (None in records written before engines were recorded).
     method: Method | None = None
+    # ``--duration auto``: each direction stopped once its rate was known (``duration_s`` is
+    # then the ceiling; each direction's stop_reason and stopped_at_s say what happened).
+    duration_auto: bool = False
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
@@ -215,6 +226,7 @@ class Measurement:
             "upload_bytes": None if up is None else up.transferred_bytes,
             "streams": self.streams,
             "duration_s": self.duration_s,
+            "duration_auto": self.duration_auto,
             "flags": list(self.flags),
             "cross_traffic_kbps": self.cross_traffic_kbps,
             "method": None if self.method is None else self.method.to_json_dict(),
@@ -260,6 +272,7 @@ class Measurement:
                                     else _number(data, "cross_traffic_kbps")),
                 method=(None if data.get("method") is None
                         else Method.from_json_dict(data["method"])),
+                duration_auto=bool(data.get("duration_auto", False)),
             )
         except RecordFormatError:
             raise
@@ -305,6 +318,9 @@ def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "streams_completed": result.streams_completed,
         "steady": result.steady,
         "elapsed_s": result.elapsed_s,
+        "stop_reason": result.stop_reason,
+        "stopped_at_s": result.stopped_at_s,
+        "rate_precision": result.rate_precision,
     }
 
 
@@ -340,8 +356,15 @@ def _direction_from(
         loaded_latency_ms=None if loaded is None else _number(data, loaded_key),
         streams_completed=int(details.get("streams_completed", 0)),
         steady=_optional_bool(details.get("steady")),
-        elapsed_s=None if details.get("elapsed_s") is None else float(details["elapsed_s"]),
+        elapsed_s=_optional_float(details, "elapsed_s"),
+        stop_reason=None if details.get("stop_reason") is None else str(details["stop_reason"]),
+        stopped_at_s=_optional_float(details, "stopped_at_s"),
+        rate_precision=_optional_float(details, "rate_precision"),
     )
+
+
+def _optional_float(details: Mapping[str, Any], key: str) -> float | None:
+    return None if details.get(key) is None else float(details[key])
 
 
 def _optional_bool(value: object) -> bool | None:

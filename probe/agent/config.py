@@ -52,7 +52,8 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class MeasureConfig:
-    duration_s: float | Literal["auto"] | None = None  # None: the engine's default
+    # Seconds per direction; None or "auto": the adaptive length (3-15 s, probe.engine.autostop).
+    duration_s: float | Literal["auto"] | None = None
     streams: int | None = None
     backend: str = "native"
 

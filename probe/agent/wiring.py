@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from probe.agent.gating import GatingPolicy
     from probe.compliance.contract import Contract
     from probe.compliance.params import Params
+    from probe.engine.plan import MeasurePlan
     from probe.hostfacts.counters import CounterReader
     from probe.measurement import Measurement
     from probe.sinks.forwarder import Forwarder
@@ -117,10 +118,10 @@ def build_agent(config: AgentConfig, contract: Contract, *, config_dir: Path,
     import random
 
     from probe.agent.daemon import Agent, AgentDeps
-    from probe.engine.plan import DEFAULT_DURATION_S
 
-    duration_s = config.measure.duration_s
-    fixed_s = DEFAULT_DURATION_S if duration_s in (None, "auto") else float(duration_s)
+    # A metered line's budget is judged at the longest a test can take: an adaptive test
+    # (the default) stops at 3-15 s, so the ceiling is the conservative cost of one.
+    fixed_s = measure_plan(config).duration_s
     check_budget(config, contract, fixed_s)
     tokens = {s.name: _read_token(s, config_dir) for s in config.servers}
     rnd = rand if callable(rand) else random.random
@@ -185,20 +186,26 @@ def _read_token(server: ServerConfig, config_dir: Path) -> str | None:
     return token or None
 
 
+def measure_plan(config: AgentConfig) -> MeasurePlan:
+    """The plan of each test: ``[measure] duration_s`` seconds, else (unset or "auto") the
+    adaptive length (docs/measurement.md; engines other than native run their 10 s)."""
+    from probe.engine.autostop import AutoDuration
+    from probe.engine.plan import DEFAULT_STREAMS, MeasurePlan
+
+    streams = DEFAULT_STREAMS if config.measure.streams is None else config.measure.streams
+    duration_s = config.measure.duration_s
+    if isinstance(duration_s, int | float):
+        return MeasurePlan(duration_s=float(duration_s), streams=streams)
+    return MeasurePlan(auto_duration=AutoDuration(), streams=streams)
+
+
 async def _measure(config: AgentConfig, server: ServerConfig, token: str | None) -> Measurement:
     """One test with the configured engine (probe.backends: native, librespeed, iperf3 ...)."""
     from probe.backends import create
     from probe.engine.interface import EngineOptions
-    from probe.engine.plan import MeasurePlan
 
-    kwargs: dict[str, object] = {}
-    if isinstance(config.measure.duration_s, float):
-        kwargs["duration_s"] = config.measure.duration_s
-    if config.measure.streams is not None:
-        kwargs["streams"] = config.measure.streams
-    plan = MeasurePlan(**kwargs)  # type: ignore[arg-type]
     engine = create(config.measure.backend, EngineOptions(servers=(server.url,), token=token))
-    return await engine.measure(plan)
+    return await engine.measure(measure_plan(config))
 
 
 def _open_store(config: AgentConfig, config_dir: Path) -> SqliteStore:

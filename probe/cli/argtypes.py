@@ -54,6 +54,16 @@ def duration_seconds(text: str) -> float:
     return value
 
 
+def duration_or_auto(text: str) -> float | str:
+    """``auto`` (the adaptive length, docs/measurement.md) or seconds (:func:`duration_seconds`)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return duration_seconds(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or auto)") from None
+
+
 def streams(text: str) -> int:
     """Parallel TCP streams per direction: 1 up to the engine's cap."""
     value = _parse(text, int, "a whole number")

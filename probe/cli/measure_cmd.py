@@ -20,7 +20,7 @@ from probe.errors import EXIT_OK, ConfigError
 
 if TYPE_CHECKING:
     from probe.engine.plan import Progress
-    from probe.measurement import Measurement
+    from probe.measurement import DirectionResult, Measurement
 
 DESCRIPTION = """\
 Measure download and upload goodput (Mbit/s = 10^6 bit/s of HTTP payload), idle latency,
@@ -28,8 +28,11 @@ jitter and loaded latency against a probe measurement server (`probe serve`).
 
 Each direction runs --streams parallel TCP streams for --duration seconds; TCP slow start is
 discarded by the steady-state rule in docs/measurement.md and the rate is computed over the
-rest. Upload is counted as the server received it. --json prints exactly one JSON object with
-the raw samples; directions not measured are null.
+rest. --duration auto stops each direction once its rate is known to ±1 % (95 % confidence,
+no drift), after 3 s at the soonest and 15 s at the latest, and says why it stopped and how
+many bytes it used; it saves most of a fixed test's bytes on a clean line. Upload is counted
+as the server received it. --json prints exactly one JSON object with the raw samples;
+directions not measured are null.
 
 --backend chooses the engine (docs/engines.md): native (a `probe serve` server, the default),
 librespeed (any LibreSpeed server; several --server to pick the nearest), iperf3 (an iperf3
@@ -49,8 +52,11 @@ MEASURE_JSON_HELP = "print exactly one JSON object (the measurement record) on s
 def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: float,
                         json_help: str = MEASURE_JSON_HELP) -> None:
     """Options shared by ``measure``, ``check`` and ``demo`` (each says what --json prints)."""
-    parser.add_argument("--duration", type=argtypes.duration_seconds, default=default_duration_s,
-                        metavar="S", help=f"seconds per direction (default {default_duration_s:g})")
+    parser.add_argument("--duration", type=argtypes.duration_or_auto, default=default_duration_s,
+                        metavar="S|auto",
+                        help=f"seconds per direction (default {default_duration_s:g}), or auto: "
+                             "stop each direction once its rate is known to ±1 %% (3-15 s; "
+                             "native engine; others run 10 s)")
     parser.add_argument("--streams", type=argtypes.streams, default=DEFAULT_STREAMS, metavar="N",
                         help=f"parallel TCP streams per direction (default {DEFAULT_STREAMS})")
     parser.add_argument("--direction", choices=("down", "up", "both"), default="both",
@@ -122,10 +128,14 @@ def read_token(path: Path | None) -> str | None:
 
 
 def build_plan(args: argparse.Namespace) -> Any:
+    from probe.engine.autostop import AutoDuration
     from probe.engine.plan import MeasurePlan, directions_from_choice
 
-    return MeasurePlan(duration_s=args.duration, streams=args.streams,
-                       directions=directions_from_choice(args.direction))
+    directions = directions_from_choice(args.direction)
+    if args.duration == "auto":
+        return MeasurePlan(auto_duration=AutoDuration(), streams=args.streams,
+                           directions=directions)
+    return MeasurePlan(duration_s=args.duration, streams=args.streams, directions=directions)
 
 
 def measure_now(args: argparse.Namespace) -> Measurement:
@@ -218,9 +228,20 @@ def _rate(value: float | None) -> str:
     return "not measured" if value is None else f"{value:10.2f} Mbit/s"
 
 
+def _stopped(result: DirectionResult) -> str:
+    """Why an adaptive-length direction stopped, for the human summary."""
+    precision = ("" if result.rate_precision is None
+                 else f", rate known to ±{result.rate_precision * 100:.2f} %")
+    why = {"steady": "rate known to ±1 %", "ceiling": "not known to ±1 % by the ceiling"}
+    return (f"stopped at {result.stopped_at_s:.1f} s: "
+            f"{why.get(result.stop_reason or '', result.stop_reason or 'unknown')}{precision}")
+
+
 def render_summary(m: Measurement) -> str:
     """A short human summary of one record."""
-    lines = [f"server    {m.server}   ({m.streams} streams, {m.duration_s:g} s per direction)"]
+    length = (f"auto, at most {m.duration_s:g} s" if m.duration_auto
+              else f"{m.duration_s:g} s") + " per direction"
+    lines = [f"server    {m.server}   ({m.streams} streams, {length})"]
     if m.backend != "native" and m.method is not None:
         lines.append(f"backend   {m.backend}: {m.method.streams_down} down / "
                      f"{m.method.streams_up} up streams; {m.method.quantity}")
@@ -235,6 +256,8 @@ def render_summary(m: Measurement) -> str:
             f"({result.transferred_bytes / 1e6:,.1f} MB, window {result.window_start_s:.1f}-"
             f"{result.window_end_s:.1f} s, counted at {result.counted_at}{loaded})"
         )
+        if m.duration_auto and result.stopped_at_s is not None:
+            lines.append(f"{'':<9} {_stopped(result)}")
     if m.latency is not None:
         lines.append(f"latency   {m.latency.median_ms:10.2f} ms       (min "
                      f"{m.latency.min_ms:.2f} ms, jitter {m.latency.jitter_ms:.2f} ms, "

@@ -16,7 +16,7 @@ from typing import Final
 from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
 from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, Response, check_status
-from probe.client.sampling import Sampler, tick_until
+from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.engine.plan import MeasurePlan, Progress
 from probe.engine.summary import DirectionObservation
 from probe.errors import MeasurementTimeout, ProtocolViolation, ServerUnreachable
@@ -104,6 +104,7 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
                                                      deadline=deadline))
                   for c in conns]
         sampler = Sampler("download", plan, t0, on_progress)
+        rule = stop_rule(plan)
 
         def batch_reads(interval_s: float) -> None:
             for conn in conns:
@@ -112,8 +113,12 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         def counted() -> int:
             return sum(c.body_bytes + c.queued_bytes() for c in conns)
 
-        await tick_until(deadline, plan, sampler, counted,
-                         lambda: all(c.ended_at is not None for c in conns), on_tick=batch_reads)
+        def done() -> bool:
+            return all(c.ended_at is not None for c in conns) or (
+                rule is not None and rule.update(sampler.samples))
+
+        await tick_until(deadline, plan, sampler, counted, done, on_tick=batch_reads)
+        stopped_at_s = asyncio.get_running_loop().time() - t0
         ended = [c.ended_at for c in conns if c.ended_at is not None and c.ended_at < deadline]
     finally:
         for task in chains:
@@ -123,7 +128,9 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         await asyncio.gather(*chains, return_exceptions=True)
     if sampler.samples[-1].total_bytes == 0:
         raise ServerUnreachable("the server closed the download streams before sending data")
+    reason, precision = stop_outcome(rule)
     return DirectionObservation(
         samples=tuple(sampler.samples), streams_started=plan.streams,
         streams_completed=len(conns) - len(ended),
-        all_running_until_s=(min(ended) if ended else deadline) - t0)
+        all_running_until_s=(min(ended) if ended else deadline) - t0,
+        stop_reason=reason, stopped_at_s=stopped_at_s, rate_precision=precision)

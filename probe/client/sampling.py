@@ -13,11 +13,30 @@ import asyncio
 from collections.abc import Callable
 from typing import Final
 
+from probe.engine.autostop import AutoStop
 from probe.engine.plan import MeasurePlan, Phase, Progress
 from probe.errors import MeasurementTimeout
 from probe.measurement import Sample
 
 PROGRESS_WINDOW_S: Final = 0.5
+# How often the adaptive-length rule is asked (of sample time): a check costs ~1-10 ms.
+AUTO_CHECK_EVERY_S: Final = 0.2
+
+
+def stop_rule(plan: MeasurePlan) -> AutoStop | None:
+    """The adaptive-length rule for ``--duration auto`` (None for a fixed length)."""
+    if plan.auto_duration is None:
+        return None
+    return AutoStop(plan.auto_duration, check_every_s=AUTO_CHECK_EVERY_S)
+
+
+def stop_outcome(rule: AutoStop | None) -> tuple[str, float | None]:
+    """The record's ``stop_reason`` and ``rate_precision`` for a direction that ended."""
+    if rule is None:
+        return "duration", None
+    last = rule.last
+    reason = "steady" if last is not None and last.stop else "ceiling"
+    return reason, None if last is None else last.precision
 
 
 class Sampler:

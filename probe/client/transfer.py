@@ -22,7 +22,7 @@ from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
 from probe.client.http1 import Response, check_status
 from probe.client.pings import Pinger, ping_every
-from probe.client.sampling import Sampler, tick_until
+from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
 from probe.engine.plan import MeasurePlan, Progress
 from probe.engine.summary import DirectionObservation
@@ -111,6 +111,11 @@ def _drain_s(streams: Sequence[UploadStream], elapsed_s: float,
     return queue_delay + sum(s.unsent_bytes() for s in streams) * elapsed_s / sent
 
 
+def _acked(streams: Sequence[UploadStream]) -> int:
+    """Payload bytes the kernel says were acknowledged (sent, where it cannot say)."""
+    return sum(s.sent_payload_bytes - (s.unacked_bytes() or 0) for s in streams)
+
+
 def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
     """Bytes per second over the last ``span_s`` of client samples (0 if unknown)."""
     last = samples[-1]
@@ -139,6 +144,8 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
             stream.start()
         sampler = Sampler("upload", plan, t0, on_progress)
         finished: list[asyncio.Future[Response]] = []
+        rule = stop_rule(plan)
+        acked: list[Sample] = [Sample(0.0, 0)]
 
         def tune(interval_s: float) -> None:
             for stream in streams:
@@ -147,6 +154,12 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
             if not finished and now >= t0 + plan.duration_s / 2 \
                     and now + _drain_s(streams, now - t0, queue_delay_s(loaded)) >= deadline:
                 finished.append(loop.create_future())  # stop feeding: see _drain_s
+            if rule is not None and not finished:
+                # The adaptive rule judges what crossed the line, as near as the client can
+                # see it live: acknowledged bytes (the server's count comes at the end).
+                acked.append(Sample(now - t0, max(acked[-1].total_bytes, _acked(streams))))
+                if rule.update(acked):
+                    finished.append(loop.create_future())
 
         await tick_until(deadline, plan, sampler,
                           lambda: sum(s.sent_payload_bytes for s in streams),
@@ -174,9 +187,11 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
     if sampler.samples[-1].total_bytes == 0:
         raise ServerUnreachable("the server closed the upload streams before taking data")
     complete = len(received) == len(streams)
+    reason, precision = stop_outcome(rule)
     return DirectionObservation(
         samples=tuple(sampler.samples), streams_started=plan.streams,
         streams_completed=len(streams) - early,
         server_timelines=tuple(a.samples for a in received) if complete else None,
         server_received_bytes=sum(a.received_bytes for a in received) if complete else None,
-        server_origin_s=server_origin_s, fed_until_s=fed_until_s)
+        server_origin_s=server_origin_s, fed_until_s=fed_until_s,
+        stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision)

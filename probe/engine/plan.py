@@ -7,10 +7,12 @@ nonsense value means: a plan that cannot be run raises :class:`~probe.errors.Usa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from probe.engine.autostop import AutoDuration
 from probe.errors import UsageError
 from probe.measurement import Direction
 
@@ -51,8 +53,13 @@ class MeasurePlan:
     sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S
     loaded_ping_interval_s: float = DEFAULT_LOADED_PING_INTERVAL_S
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    # Adaptive length (``--duration auto``): each direction stops once its rate is known to
+    # the rule's tolerance (probe.engine.autostop); ``duration_s`` is then its ceiling.
+    auto_duration: AutoDuration | None = None
 
     def __post_init__(self) -> None:
+        if self.auto_duration is not None:
+            object.__setattr__(self, "duration_s", self.auto_duration.ceiling_s)
         _check_range("duration", self.duration_s, MIN_DURATION_S, MAX_DURATION_S, "s")
         if isinstance(self.streams, bool) or not isinstance(self.streams, int):
             raise UsageError(f"streams must be a whole number, got {self.streams!r}")
@@ -78,6 +85,13 @@ class MeasurePlan:
         )
         _check_range("loaded ping interval", self.loaded_ping_interval_s, 0.01, 5.0, "s")
         _check_range("connect timeout", self.connect_timeout_s, 0.1, 300.0, "s")
+
+    def fixed_length(self) -> MeasurePlan:
+        """This plan for an engine without the adaptive rule: ``auto`` runs the default
+        fixed duration (other engines, docs/measurement.md "Adaptive length")."""
+        if self.auto_duration is None:
+            return self
+        return dataclasses.replace(self, auto_duration=None, duration_s=DEFAULT_DURATION_S)
 
     @property
     def measures_download(self) -> bool:

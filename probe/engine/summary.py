@@ -74,6 +74,11 @@ class DirectionObservation:
     loaded_ping_times_s: tuple[float, ...] = ()
     server_origin_s: float = 0.0
     fed_until_s: float | None = None
+    # How the direction ended (see DirectionResult): "duration", "steady" or "ceiling"; when
+    # the streams stopped moving new data; the adaptive rule's precision at its last check.
+    stop_reason: str | None = None
+    stopped_at_s: float | None = None
+    rate_precision: float | None = None
 
 
 def rtts_inside(obs: DirectionObservation, start_s: float, end_s: float) -> tuple[float, ...]:
@@ -155,6 +160,9 @@ def summarise_direction(
         streams_completed=obs.streams_completed,
         steady=estimate.steady if counted else None,
         elapsed_s=obs.elapsed_s,
+        stop_reason=obs.stop_reason,
+        stopped_at_s=obs.stopped_at_s,
+        rate_precision=obs.rate_precision,
     )
     return result, tuple(flags)
 
@@ -191,4 +199,5 @@ def build_measurement(
         download=results["download"],
         upload=results["upload"],
         flags=tuple(flags),
+        duration_auto=plan.auto_duration is not None,
     )
