@@ -1,13 +1,16 @@
 """Slow DSL-like lines, many rounds (issue #13): how often a reading is off, and how often flagged.
 
 Builds the lab of ``tests/lab/netlab.py`` (needs root), shapes both directions with tbf at
-``--rate`` behind each ``--queues`` depth (two-packet burst), and runs ``probe measure`` for
+each of ``--rates`` behind each ``--queues`` depth (two-packet burst; ``clean`` is the lab's
+ordinary shaper: 50 ms or 100 packets of queue, a 2 ms bucket, on which a flag should be
+rare), and runs ``probe measure`` for
 ``--rounds`` rounds, alternating with iperf3 (``-P 4 -O 1``) for ``--iperf-rounds`` of them.
 Prints one line per round and a summary per queue: median and worst error against
 R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *unflagged*
 (the issue's target: none). Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
 
-    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rate 2 --rounds 20
+    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 2 --rounds 20
+    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 2,10,20,100 --queues clean
 """
 
 from __future__ import annotations
@@ -72,12 +75,17 @@ def judge(record: dict[str, Any], name: str, truth: float) -> tuple[float | None
     return (None if value is None else value / truth - 1), flagged
 
 
-def run_queue(the_lab: Lab, args: argparse.Namespace, queue_s: float, truth: float,
+def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: float | None,
               raw: list[dict[str, Any]]) -> list[str]:
-    """All rounds behind one queue depth; the summary table's rows for it."""
+    """All rounds at one rate behind one queue depth (None: the lab's clean shaper); the
+    summary table's rows for it."""
     summary: list[str] = []
-    the_lab.shape(down_mbps=args.rate, up_mbps=args.rate, queue_s=queue_s,
-                  burst_bytes=BURST_BYTES)
+    truth = rate * GOODPUT_SHARE
+    if queue_s is None:
+        the_lab.shape(down_mbps=rate, up_mbps=rate)
+    else:
+        the_lab.shape(down_mbps=rate, up_mbps=rate, queue_s=queue_s, burst_bytes=BURST_BYTES)
+    queue = "clean" if queue_s is None else f"{queue_s * 1000:.0f} ms"
     errors: dict[str, list[float]] = {"download": [], "upload": []}
     flagged = {"download": 0, "upload": 0}
     bad = {"download": 0, "upload": 0}
@@ -85,9 +93,9 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, queue_s: float, truth: flo
     walls = []
     for i in range(args.rounds):
         record = probe_round(the_lab, args.duration)
-        raw.append({"queue_s": queue_s, "round": i, "record": record})
+        raw.append({"rate_mbps": rate, "queue_s": queue_s, "round": i, "record": record})
         walls.append(record["wall_s"])
-        line = [f"q={queue_s:g} s round {i + 1:2d}:"]
+        line = [f"{rate:g} Mbit/s q={queue} round {i + 1:2d}:"]
         for name in ("download", "upload"):
             if "error" in record:
                 line.append(f"{name} failed ({record['error']})")
@@ -112,7 +120,7 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, queue_s: float, truth: flo
         e = errors[name]
         ie = iperf_errors[name]
         summary.append(
-            f"| {args.rate:g} | {queue_s * 1000:.0f} ms | {name} | {len(walls)} | "
+            f"| {rate:g} | {queue} | {name} | {len(walls)} | "
             f"{statistics.median(e) * 100:+.2f} % | "
             f"{max(e, key=abs) * 100:+.2f} % | {flagged[name]} | {bad[name]} | "
             + (f"{statistics.median(ie) * 100:+.2f} % ({len(ie)})" if ie else "-")
@@ -122,18 +130,22 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, queue_s: float, truth: flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=2.0, help="Mbit/s, both directions")
-    parser.add_argument("--queues", default="0.02,0.6", help="tbf queue depths in s")
+    parser.add_argument("--rates", "--rate", default="2",
+                        help="Mbit/s, both directions, comma-separated")
+    parser.add_argument("--queues", default="0.02,0.6",
+                        help="tbf queue depths in s, comma-separated; 'clean' for the lab's "
+                             "ordinary shaper")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--iperf-rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0)
     args = parser.parse_args()
-    truth = args.rate * GOODPUT_SHARE
+    rates = [float(r) for r in args.rates.split(",") if r]
+    queues = [None if q == "clean" else float(q) for q in args.queues.split(",") if q]
     stamp = datetime.now(UTC)
     load = os.getloadavg()
     print(f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load[0]:.2f} "
-          f"{load[1]:.2f} {load[2]:.2f}; {args.rate:g} Mbit/s both ways, truth "
-          f"{truth:.3f} Mbit/s, {args.duration:g} s per direction, 4 streams", flush=True)
+          f"{load[1]:.2f} {load[2]:.2f}; {args.rates} Mbit/s both ways (truth R x 1448/1514), "
+          f"{args.duration:g} s per direction, 4 streams", flush=True)
     raw: list[dict[str, Any]] = []
     summary: list[str] = []
     with lab() as the_lab:
@@ -145,8 +157,9 @@ def main() -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             the_lab.wait_http(the_lab.client_ns, f"http://{SERVER_IP}:{PORT}/healthz")
-            for queue_s in (float(q) for q in args.queues.split(",")):
-                summary += run_queue(the_lab, args, queue_s, truth, raw)
+            for rate in rates:
+                for queue_s in queues:
+                    summary += run_queue(the_lab, args, rate, queue_s, raw)
         finally:
             stop_process(server)
             stop_process(iperf)
