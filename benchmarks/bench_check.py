@@ -29,24 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cpuquota import cpu_quota  # noqa: E402
 from tests.lab.netlab import SERVER_IP, lab  # noqa: E402
 from tests.support import stop_process  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 CONTRACT = ROOT / "contracts" / "cn-ftth-300.toml"
-CGROUP = Path("/sys/fs/cgroup/cpu")
-
-
-def quota_prefix(quota: float | None, tag: str) -> tuple[list[str], Path | None]:
-    """A cgroup v1 CPU group with ``quota`` CPUs; the command is started inside it."""
-    if quota is None:
-        return [], None
-    group = CGROUP / f"probe-bench-check-{tag}"
-    group.mkdir(exist_ok=True)
-    (group / "cpu.cfs_period_us").write_text("100000")
-    (group / "cpu.cfs_quota_us").write_text(str(int(quota * 100000)))
-    # sh writes its own pid into the group, then execs the command (children inherit it).
-    return ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"], group
 
 
 def main() -> None:
@@ -57,13 +45,13 @@ def main() -> None:
     parser.add_argument("--cpu-quota", type=float, default=None)
     args = parser.parse_args()
     rows = []
-    with lab() as the_lab, tempfile.TemporaryDirectory() as state:
+    with lab() as the_lab, tempfile.TemporaryDirectory() as state, \
+            cpu_quota(args.cpu_quota, "check") as prefix:
         the_lab.shape(down_mbps=args.rate, up_mbps=args.rate)
         server = the_lab.popen(the_lab.server_ns, [PY, "-m", "probe", "serve", "--host",
                                                    SERVER_IP, "--port", "8080"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://{SERVER_IP}:8080"
-        prefix, group = quota_prefix(args.cpu_quota, the_lab.tag)
         try:
             the_lab.wait_http(the_lab.client_ns, f"{url}/healthz")
             env = {**os.environ, "PROBE_STATE_DIR": state, "PYTHONPATH": str(ROOT)}
@@ -94,8 +82,6 @@ def main() -> None:
                 })
         finally:
             stop_process(server)
-            if group is not None:
-                group.rmdir()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()
     quota = f", client CPU quota {args.cpu_quota}" if args.cpu_quota else ""

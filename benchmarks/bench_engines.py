@@ -18,7 +18,6 @@ runs the client in a cgroup v1 group limited to Q CPUs (a router's CPU).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import resource
 import statistics
@@ -30,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cpuquota import cpu_quota  # noqa: E402
 from tests.lab.engines_lab import ENGINES, engine_servers, run_engine  # noqa: E402
 from tests.lab.netlab import Lab, lab  # noqa: E402
 
-CGROUP = Path("/sys/fs/cgroup/cpu")
 # What each engine's run imports before it measures (its start-up cost is subtracted).
 IMPORTS = {
     "native": "import probe.cli.main, probe.cli.measure_cmd, probe.backends, probe.client",
@@ -43,16 +42,6 @@ IMPORTS = {
     "ndt7": "import probe.cli.main, probe.cli.measure_cmd, probe.engines.ndt7",
     "iperf3": "import probe.cli.main, probe.cli.measure_cmd, probe.engines.iperf3",
 }
-
-
-def quota_prefix(quota: float | None) -> list[str]:
-    if quota is None:
-        return []
-    group = CGROUP / "probe-bench-engines"
-    group.mkdir(exist_ok=True)
-    (group / "cpu.cfs_period_us").write_text("100000")
-    (group / "cpu.cfs_quota_us").write_text(str(int(quota * 100000)))
-    return ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]
 
 
 def startup_cpu_s(the_lab: Lab, prefix: list[str], engine: str) -> float:
@@ -77,10 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     rates: list[float | None] = [float(r) for r in args.rates.split(",") if r] + [None]
     engines = [e for e in args.engines.split(",") if e]
-    prefix = quota_prefix(args.cpu_quota)
     started = datetime.now(UTC)
     rows = []
-    with lab() as the_lab, engine_servers(the_lab):
+    with cpu_quota(args.cpu_quota, "engines") as prefix, lab() as the_lab, \
+            engine_servers(the_lab):
         base_cpu = {engine: startup_cpu_s(the_lab, prefix, engine) for engine in engines}
         for rate in rates:
             the_lab.shape(down_mbps=rate, up_mbps=rate)
@@ -98,10 +87,6 @@ def main() -> None:
                     cpu_per_gb = spent / (moved / 1e9) if moved else None
                     rows.append((engine, rate, rec["download_mbps"], rec["upload_mbps"],
                                  cpu_per_gb, ",".join(rec["flags"]) or "-", ""))
-    if args.cpu_quota is not None:
-        # Still busy or already gone: the next run reuses it.
-        with contextlib.suppress(OSError):
-            (CGROUP / "probe-bench-engines").rmdir()
     quota = "unthrottled" if args.cpu_quota is None else f"client CPU quota {args.cpu_quota:g}"
     print(f"bench_engines {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, "
           f"{len(__import__('os').sched_getaffinity(0))} CPUs, {quota}, {args.duration:g} s "
