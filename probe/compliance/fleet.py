@@ -19,7 +19,7 @@ import pandas as pd
 from probe.compliance.check import resolve_profile
 from probe.compliance.contract import Contract
 from probe.compliance.frame import Ints, Window, windows_by_plan
-from probe.compliance.intake import REASONS, Intake, take_in
+from probe.compliance.intake import Intake, take_in
 from probe.compliance.params import Params
 from probe.compliance.profiles import PROFILES
 from probe.compliance.verdict import Evaluation
@@ -39,16 +39,17 @@ def evaluate_intake(
 ) -> list[Evaluation]:
     """Like :func:`evaluate_fleet` for rows already taken in (the CLI shows the intake too)."""
     out: dict[str, Evaluation] = {}
-    for _plan, window in windows_by_plan(intake.frame, contracts):
-        name, params = resolve_profile(window.contracts[0], profile)
-        outside = _outside_hours(window, name, params)
-        for i, evaluation in enumerate(PROFILES[name].evaluate(window, window.contracts[0].plan,
-                                                              params)):
-            counts = {r: int(c[i]) for r, c in window.not_counted.items()}
-            counts["duplicate"] = intake.duplicates_of.get(evaluation.subscriber_id, 0)
-            counts["outside_hours"] = int(outside[i])
-            out[evaluation.subscriber_id] = dataclasses.replace(
-                evaluation, not_counted=tuple((r, counts.get(r, 0)) for r in REASONS))
+    dups = intake.duplicates_of
+    for _plan, plan_window in windows_by_plan(intake.frame, contracts):
+        name, params = resolve_profile(plan_window.contracts[0], profile)
+        duplicate = np.array([dups.get(c.subscriber_id, 0) for c in plan_window.contracts]
+                             if dups else np.zeros(plan_window.size), dtype=np.int64)
+        # The profile's evaluations carry every reason's count (counting.assemble).
+        window = dataclasses.replace(plan_window, not_counted={
+            **plan_window.not_counted, "duplicate": duplicate,
+            "outside_hours": _outside_hours(plan_window, name, params)})
+        for evaluation in PROFILES[name].evaluate(window, window.contracts[0].plan, params):
+            out[evaluation.subscriber_id] = evaluation
     return [out[s] for s in contracts]
 
 

@@ -147,30 +147,54 @@ def _num(value: Fraction) -> str:
     return f"{float(value):g}"
 
 
-def _progress(s: Selection, params: Params, i: int) -> CampaignProgress:
+def _progress(s: Selection, params: Params) -> list[CampaignProgress]:
+    """Each subscriber's campaign progress; subscribers in the same state share one value."""
     per_day, days_needed = params.count("measurements_per_day"), params.count("measurement_days")
     needed = per_day * days_needed
-    if s.has[i]:
-        day_list = tuple(int(s.g_day[g]) for g in s.groups[i])
-        text = ", ".join(day_text(d) for d in day_list)
-        return CampaignProgress(True, days_needed, days_needed, needed, needed,
-                                tuple(date.fromisoformat(day_text(d)) for d in day_list),
-                                f"campaign complete: {needed} measurements on {text}")
     rules = (f"{per_day} valid measurements a day >= {_num(params.seconds('min_spacing_min') / 60)}"
              f" min apart, >= {_num(params.seconds('gap_h') / 3600)} h between the "
              f"{params.count('gap_after')}th and the next; days >= "
              f"{params.count('min_free_days')} calendar day(s) apart, within "
              f"{params.count('max_span_days')} days")
-    lg = int(s.last_group[i])
-    open_day = lg >= 0 and int(s.count[lg]) < per_day
-    last_count = int(s.count[lg]) if open_day else 0
-    done = int(s.best[i])
-    detail = (f"campaign incomplete: {done} of {days_needed} measurement days complete, "
-              f"{done * per_day + last_count} of {needed} measurements ({rules})")
-    if open_day:
-        detail += f"; {day_text(int(s.g_day[lg]))} has {last_count} of {per_day}"
-    return CampaignProgress(False, done, days_needed, done * per_day + last_count, needed, (),
-                            detail)
+
+    def complete(day_list: tuple[int, ...]) -> CampaignProgress:
+        text = ", ".join(day_text(d) for d in day_list)
+        return CampaignProgress(True, days_needed, days_needed, needed, needed,
+                                tuple(date.fromisoformat(day_text(d)) for d in day_list),
+                                f"campaign complete: {needed} measurements on {text}")
+
+    def incomplete(done: int, last_count: int, open_day: int | None) -> CampaignProgress:
+        detail = (f"campaign incomplete: {done} of {days_needed} measurement days complete, "
+                  f"{done * per_day + last_count} of {needed} measurements ({rules})")
+        if open_day is not None:
+            detail += f"; {day_text(open_day)} has {last_count} of {per_day}"
+        return CampaignProgress(False, done, days_needed, done * per_day + last_count, needed,
+                                (), detail)
+
+    has: list[bool] = s.has.tolist()
+    days: list[tuple[int, ...]] = [tuple(d) for d in s.g_day[s.groups].tolist()] \
+        if s.has.any() else []
+    best: list[int] = s.best.tolist()
+    last: list[int] = s.last_group.tolist()
+    count: list[int] = s.count.tolist()
+    g_day: list[int] = s.g_day.tolist()
+    done: dict[tuple[int, ...], CampaignProgress] = {}
+    not_done: dict[tuple[int, int, int | None], CampaignProgress] = {}
+    out = []
+    for i, complete_i in enumerate(has):
+        if complete_i:
+            found = done.get(days[i])
+            if found is None:
+                found = done[days[i]] = complete(days[i])
+        else:
+            lg = last[i]
+            open_day = lg >= 0 and count[lg] < per_day
+            key = (best[i], count[lg] if open_day else 0, g_day[lg] if open_day else None)
+            found = not_done.get(key)
+            if found is None:
+                found = not_done[key] = incomplete(*key)
+        out.append(found)
+    return out
 
 
 def evaluate(
@@ -179,9 +203,12 @@ def evaluate(
 ) -> list[Evaluation]:
     size = window.size
     s = select(window, params, directions)
-    campaigns = [_progress(s, params, i) for i in range(size)]
-    per_sub: list[list[Criterion]] = [
-        [Criterion("campaign", "all", True if c.complete else None, c.detail)] for c in campaigns]
+    campaigns = _progress(s, params)
+    clause: dict[int, Criterion] = {}  # per shared progress value, one shared criterion
+    for c in campaigns:
+        if id(c) not in clause:
+            clause[id(c)] = Criterion("campaign", "all", True if c.complete else None, c.detail)
+    per_sub: list[list[Criterion]] = [[clause[id(c)]] for c in campaigns]
     conf: list[list[Confidence]] = [[] for _ in range(size)]
     for d in directions:
         bars = limits(plan, d, params)
@@ -195,7 +222,10 @@ def _judge(
     window: Window, s: Selection, params: Params, plan: Plan, d: Direction, *,
     bars: tuple[float, float, float],
 ) -> list[tuple[list[Criterion], Confidence]]:
-    """(a), (b), (c) for one direction, per subscriber; the interval counts (b)'s failures."""
+    """(a), (b), (c) for one direction, per subscriber; the interval counts (b)'s failures.
+
+    Criteria and intervals are frozen values of a few counts and dates, and a fleet has few
+    distinct ones: each is made once and shared by every subscriber it describes."""
     max90, normal, minimum = bars
     days_needed, fail_days = params.count("measurement_days"), params.count("days_for_shortfall")
     total = params.count("measurements_per_day") * days_needed
@@ -207,35 +237,59 @@ def _judge(
     rows = s.eligible & ~np.isnan(window.rates(d))
     n_all = counting.per_subscriber(window, rows).tolist()
     hit_all = counting.per_subscriber(window, rows & (window.rates(d) >= normal)).tolist()
+    campaign_days: list[list[int]] = s.g_day[s.groups].tolist() if s.has.any() else []
+    has: list[bool] = s.has.tolist()
     a_label = rate_label("maximum", plan.rate(d, "maximum"), params.share("max_factor"))
+    b_label = rate_label("normally_available", normal)
+    c_label = rate_label("minimum", minimum)
+    needs_b = pct(params.share("normal_share"))
     below = f"below {mbps(normal)}"
+    intervals: dict[tuple[int, int], Confidence] = {}
+
+    def interval(fails: int, n: int) -> Confidence:
+        found = intervals.get((fails, n))
+        if found is None:
+            lower, upper = clopper_pearson(fails, n)
+            found = intervals[fails, n] = Confidence(d, fails, n, lower, upper, 0.95, below)
+        return found
+
+    def day_clause(cid: str, text: str, dates: tuple[str, ...]) -> Criterion:
+        return Criterion(cid, d, len(dates) < fail_days,
+                         f"{text} on {len(dates)} of {days_needed} days{_list(dates)}; "
+                         f"shortfall at {fail_days}")
+
+    def b_clause(hits: int) -> Criterion:
+        return Criterion("b-normal", d, hits >= need_b,
+                         f"{b_label} reached in {hits} of {total} measurements "
+                         f"({pct(hits, total)}), needs {needs_b}")
+
+    made: dict[tuple[object, ...], Criterion] = {}
+
+    def shared(key: tuple[object, ...], make: Callable[[], Criterion]) -> Criterion:
+        found = made.get(key)
+        if found is None:
+            found = made[key] = make()
+        return found
+
     out: list[tuple[list[Criterion], Confidence]] = []
     for i in range(window.size):
-        if not s.has[i]:
-            fails = n_all[i] - hit_all[i]
-            lower, upper = clopper_pearson(fails, n_all[i])
-            out.append(([], Confidence(d, fails, n_all[i], lower, upper, 0.95, below)))
+        if not has[i]:
+            out.append(([], interval(n_all[i] - hit_all[i], n_all[i])))
             continue
-        dates = [day_text(int(s.g_day[g])) for g in s.groups[i]]
-        missed = [dates[k] for k in range(days_needed) if not reached_day[i][k]]
-        under = [dates[k] for k in range(days_needed) if under_day[i][k]]
+        dates = tuple(day_text(day) for day in campaign_days[i])
+        missed = tuple(dates[k] for k in range(days_needed) if not reached_day[i][k])
+        under = tuple(dates[k] for k in range(days_needed) if under_day[i][k])
         hits = normal_hits[i]
         crit = [
-            Criterion("a-maximum", d, len(missed) < fail_days,
-                      f"{a_label} not reached even once on {len(missed)} of {days_needed} days"
-                      f"{_list(missed)}; shortfall at {fail_days}"),
-            Criterion("b-normal", d, hits >= need_b,
-                      f"{rate_label('normally_available', normal)} reached in {hits} of {total} "
-                      f"measurements ({pct(hits, total)}), needs "
-                      f"{pct(params.share('normal_share'))}"),
-            Criterion("c-minimum", d, len(under) < fail_days,
-                      f"{rate_label('minimum', minimum)} undercut on {len(under)} of "
-                      f"{days_needed} days{_list(under)}; shortfall at {fail_days}"),
+            shared(("a", missed), lambda m=missed: day_clause(
+                "a-maximum", f"{a_label} not reached even once", m)),
+            shared(("b", hits), lambda h=hits: b_clause(h)),
+            shared(("c", under), lambda u=under: day_clause(
+                "c-minimum", f"{c_label} undercut", u)),
         ]
-        lower, upper = clopper_pearson(total - hits, total)
-        out.append((crit, Confidence(d, total - hits, total, lower, upper, 0.95, below)))
+        out.append((crit, interval(total - hits, total)))
     return out
 
 
-def _list(dates: list[str]) -> str:
+def _list(dates: tuple[str, ...]) -> str:
     return f" ({', '.join(dates)})" if dates else ""
