@@ -263,14 +263,7 @@ def _judge(
                          f"{b_label} reached in {hits} of {total} measurements "
                          f"({pct(hits, total)}), needs {needs_b}")
 
-    made: dict[tuple[object, ...], Criterion] = {}
-
-    def shared(key: tuple[object, ...], make: Callable[[], Criterion]) -> Criterion:
-        found = made.get(key)
-        if found is None:
-            found = made[key] = make()
-        return found
-
+    made: dict[tuple[str, object], Criterion] = {}
     out: list[tuple[list[Criterion], Confidence]] = []
     for i in range(window.size):
         if not has[i]:
@@ -281,11 +274,11 @@ def _judge(
         under = tuple(dates[k] for k in range(days_needed) if under_day[i][k])
         hits = normal_hits[i]
         crit = [
-            shared(("a", missed), lambda m=missed: day_clause(
-                "a-maximum", f"{a_label} not reached even once", m)),
-            shared(("b", hits), lambda h=hits: b_clause(h)),
-            shared(("c", under), lambda u=under: day_clause(
-                "c-minimum", f"{c_label} undercut", u)),
+            made.get(("a", missed)) or made.setdefault(("a", missed), day_clause(
+                "a-maximum", f"{a_label} not reached even once", missed)),
+            made.get(("b", hits)) or made.setdefault(("b", hits), b_clause(hits)),
+            made.get(("c", under)) or made.setdefault(("c", under), day_clause(
+                "c-minimum", f"{c_label} undercut", under)),
         ]
         out.append((crit, interval(total - hits, total)))
     return out
