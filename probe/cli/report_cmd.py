@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from datetime import datetime
@@ -123,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
         config = sink_config(args)  # a bad sink fails now, not after the evaluation
     contracts = load_contract_dir(args.contracts)
+    # The contracts live until exit: exempt them from every later garbage collection. While
+    # a fleet is evaluated, each full collection walked all 100 000 again (~2 s at 10 M rows).
+    gc.freeze()
     _say(f"{len(contracts):,} contracts loaded from {args.contracts}")
     if args.engine == "dask":
         summary, meta, lines = _evaluate_dask(args, Path(source.location), contracts, start,

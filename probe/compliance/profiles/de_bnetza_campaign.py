@@ -94,6 +94,18 @@ def _chains(q_sub: Ints, q_day: Ints, params: Params) -> tuple[Ints, Ints]:
     return chain, length
 
 
+def _by_sub_day_time(sub: Ints, day: Ints, t: Ints) -> Ints:
+    """``np.lexsort((t, day, sub))``, without the sort when the rows are in that order already:
+    a window is by subscriber then time, and a local day only runs backwards where a clock
+    change at midnight repeats an hour of the day before."""
+    if sub.size > 1:
+        d_sub, d_day = np.diff(sub), np.diff(day)
+        ahead = (d_sub > 0) | ((d_sub == 0) & ((d_day > 0) | ((d_day == 0) & (np.diff(t) >= 0))))
+        if ahead.all():  # already ordered: a stable sort would return the identity
+            return np.arange(sub.size, dtype=np.int64)
+    return np.asarray(np.lexsort((t, day, sub)), dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """The chosen campaign per subscriber (``has``) with its day groups and window rows."""
@@ -115,7 +127,7 @@ def select(window: Window, params: Params, directions: tuple[Direction, ...]) ->
     for d in directions:
         eligible &= ~np.isnan(window.rates(d))
     rows = np.flatnonzero(eligible)
-    rows = rows[np.lexsort((window.t_ms[rows], window.day[rows], window.sub[rows]))]
+    rows = rows[_by_sub_day_time(window.sub[rows], window.day[rows], window.t_ms[rows])]
     g_sub, g_day, picks, count = _day_picks(window.sub[rows], window.day[rows],
                                             window.t_ms[rows], params)
     q = np.flatnonzero(count == per_day)
