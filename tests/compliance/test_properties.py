@@ -3,15 +3,19 @@
 - Raising every measured rate never turns a pass into a shortfall (any profile).
 - One call for a whole fleet gives each subscriber the verdict it gets alone.
 - The order of rows in the frame does not matter.
+- The shortcuts that skip a sort (rows already in blocks or in order) give the sort's order.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from probe.compliance.fleet import evaluate_fleet
+from probe.compliance.frame import _by_subscriber_then_time
+from probe.compliance.profiles.de_bnetza_campaign import _by_sub_day_time
 from tests.compliance.builders import DE_DOWN, DE_UP, Row, campaign, contract, evaluate, frame
 
 DAYS = ("2026-03-27", "2026-03-29", "2026-03-31")  # across the Berlin DST change
@@ -86,6 +90,11 @@ class TestFleetEqualsAlone:
         fleet = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed)
         together = evaluate_fleet(fleet, contracts)
         assert [e.to_json_dict() for e in together] == [e.to_json_dict() for e in alone]
+        # One time-ordered block per subscriber (how datasets are written) takes the O(n)
+        # ordering path instead of the sort; blocks in reverse contract order.
+        blocks = pd.concat(frames[::-1], ignore_index=True)
+        in_blocks = evaluate_fleet(blocks, contracts)
+        assert [e.to_json_dict() for e in in_blocks] == [e.to_json_dict() for e in alone]
 
 
 def _rates(rates) -> dict[str, float]:
@@ -115,3 +124,36 @@ class TestFlaggedRowsAreNotEvidence:
         noisy_reasons, clean_reasons = noisy.pop("reasons"), clean.pop("reasons")
         assert noisy == clean
         assert noisy_reasons[:-1] == clean_reasons
+
+
+@st.composite
+def keyed_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(subscriber, day, time) columns with many ties; often one time-ordered block per
+    subscriber or fully in order, the inputs the shortcuts take."""
+    n = draw(st.integers(0, 40))
+    sub = np.array(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), dtype=np.int64)
+    t = np.array(draw(st.lists(st.integers(0, 8), min_size=n, max_size=n)), dtype=np.int64)
+    day = t // 3 - np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)),
+                            dtype=np.int64)  # mostly with time; sometimes a day runs back
+    shape = draw(st.sampled_from(["any", "blocks", "sorted"]))
+    if shape != "any" and n:
+        rank = np.array(draw(st.permutations(range(6))), dtype=np.int64)
+        order = np.lexsort((t, rank[sub] if shape == "blocks" else sub))
+        sub, day, t = sub[order], day[order], t[order]
+    return sub, day, t
+
+
+class TestSortShortcuts:
+    """Skipping a sort never changes the order a stable sort would give."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(columns=keyed_rows())
+    def test_subscriber_then_time(self, columns) -> None:
+        sub, _day, t = columns
+        assert np.array_equal(_by_subscriber_then_time(sub, t), np.lexsort((t, sub)))
+
+    @settings(max_examples=300, deadline=None)
+    @given(columns=keyed_rows())
+    def test_subscriber_day_time(self, columns) -> None:
+        sub, day, t = columns
+        assert np.array_equal(_by_sub_day_time(sub, day, t), np.lexsort((t, day, sub)))
