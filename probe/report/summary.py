@@ -30,27 +30,41 @@ SUMMARY_COLUMNS = (
 
 
 def summarise(evaluations: Iterable[Evaluation], contracts: Mapping[str, Contract]) -> pd.DataFrame:
-    """Evaluations (any order) → the summary table, rows in the order given."""
-    rows: dict[str, list[object]] = {c: [] for c in SUMMARY_COLUMNS}
-    for e in evaluations:
-        contract = contracts[e.subscriber_id]
-        counts = {d: (0, 0) for d in DIRECTIONS}
-        for conf in e.confidence:
-            if conf.direction in counts:
-                counts[conf.direction] = (conf.tests, conf.failing)
-        values = (
-            e.subscriber_id, contract.plan.id, contract.region or "(none)",
-            contract.plan.technology, e.profile, e.verdict, e.valid_measurements,
-            e.flagged_measurements, counts["download"][0], counts["download"][1],
-            counts["upload"][0], counts["upload"][1],
-            "" if e.verdict == "pass" else " | ".join(e.reasons),
-        )
-        for column, value in zip(SUMMARY_COLUMNS, values, strict=True):
-            rows[column].append(value)
-    frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    for column in SUMMARY_COLUMNS[6:12]:
-        frame[column] = frame[column].astype(np.int64)
+    """Evaluations (any order) → the summary table, rows in the order given.
+
+    Built column by column: at 100 000 subscribers the per-row dict work cost a second."""
+    evals = list(evaluations)
+    cons = [contracts[e.subscriber_id] for e in evals]
+    counts = [_direction_counts(e) for e in evals]
+    columns: dict[str, list[object]] = {
+        "subscriber_id": [e.subscriber_id for e in evals],
+        "plan": [c.plan.id for c in cons],
+        "region": [c.region or "(none)" for c in cons],
+        "technology": [c.plan.technology for c in cons],
+        "profile": [e.profile for e in evals],
+        "verdict": [e.verdict for e in evals],
+    }
+    frame = pd.DataFrame(columns, columns=list(SUMMARY_COLUMNS[:6]))
+    frame["valid_measurements"] = np.array([e.valid_measurements for e in evals], dtype=np.int64)
+    frame["flagged_measurements"] = np.array([e.flagged_measurements for e in evals],
+                                             dtype=np.int64)
+    table = np.array(counts, dtype=np.int64).reshape(len(evals), 4)
+    for k, column in enumerate(SUMMARY_COLUMNS[8:12]):
+        frame[column] = table[:, k]
+    frame["reasons"] = ["" if e.verdict == "pass" else " | ".join(e.reasons) for e in evals]
     return frame
+
+
+def _direction_counts(e: Evaluation) -> tuple[int, int, int, int]:
+    """(download tests, failing, upload tests, failing) from the rule's intervals; 0 where the
+    rule has none for a direction (the last interval of a direction counts)."""
+    down = up = (0, 0)
+    for conf in e.confidence:
+        if conf.direction == "download":
+            down = (conf.tests, conf.failing)
+        elif conf.direction == "upload":
+            up = (conf.tests, conf.failing)
+    return (*down, *up)
 
 
 def ordered(summary: pd.DataFrame) -> pd.DataFrame:
