@@ -149,7 +149,7 @@ def _label_codes(frame: pd.DataFrame) -> tuple[Objects, Ints]:
     column = frame["subscriber_id"]
     cat = (column.array if isinstance(column.dtype, pd.CategoricalDtype)
            else pd.Categorical(column))
-    names = np.array([*(str(c).strip() for c in cat.categories), ""], dtype=object)
+    names = np.array([*map(str.strip, map(str, cat.categories.tolist())), ""], dtype=object)
     codes = np.asarray(cat.codes, dtype=np.int64)
     return names, np.where(codes < 0, len(names) - 1, codes)
 

@@ -102,11 +102,13 @@ class CampaignProgress:
 
 def decide(criteria: tuple[Criterion, ...]) -> Verdict:
     """Shortfall beats inconclusive beats pass; no criteria at all is inconclusive."""
-    if any(c.passed is False for c in criteria):
-        return "shortfall"
-    if not criteria or any(c.passed is None for c in criteria):
-        return "inconclusive"
-    return "pass"
+    undecided = not criteria
+    for c in criteria:  # a plain loop: a fleet report decides 100 000 of these
+        if c.passed is False:
+            return "shortfall"
+        if c.passed is None:
+            undecided = True
+    return "inconclusive" if undecided else "pass"
 
 
 @dataclass(frozen=True, slots=True)

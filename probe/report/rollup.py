@@ -164,8 +164,8 @@ def rollup(summary: pd.DataFrame, by: Sequence[str] = ("plan",),
     short = summary[summary["verdict"] == "shortfall"].sort_values("subscriber_id")
     shortfalls = tuple(
         Shortfall(s, p, r, t, why) for s, p, r, t, why in zip(
-            short["subscriber_id"], short["plan"], short["region"], short["technology"],
-            short["reasons"], strict=True)
+            *(short[c].tolist() for c in ("subscriber_id", "plan", "region", "technology",
+                                          "reasons")), strict=True)
     )
     rows: tuple[Mapping[str, Any], ...] = ()
     if per_subscriber:
