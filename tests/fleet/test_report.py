@@ -239,19 +239,3 @@ class TestOutputs:
                           "--contracts", str(tmp_path)])
         assert result.returncode == 1
         assert "no [contract] tables found" in result.stderr
-
-
-@pytest.mark.parametrize("ids", [["a", "b", "zz", None, "a"], ["a", "a"], ["q", None], []])
-def test_coverage_of_categorical_ids_equals_plain(ids: list[str | None]) -> None:
-    """Parquet gives subscriber ids as categories, looked up per category; same counts and
-    example as looking up every row."""
-    import pandas as pd
-
-    from probe.cli.report_cmd import _coverage
-
-    plain = pd.DataFrame({"subscriber_id": pd.Series(ids, dtype=object)})
-    categorical = pd.DataFrame({"subscriber_id": plain["subscriber_id"].astype("category")})
-    contracts: dict = {"a": None, "b": None}
-    expected = sum(i in contracts for i in ids)
-    assert _coverage(plain, contracts) == _coverage(categorical, contracts)
-    assert _coverage(categorical, contracts)["measurements"] == expected
