@@ -106,7 +106,7 @@ def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
         if rows is not None and rows.size == 0:
             continue
         picked = t_ms if rows is None else t_ms[rows]
-        utc = pd.DatetimeIndex(picked.astype("datetime64[ms]")).tz_localize("UTC")
+        utc = pd.DatetimeIndex(picked.view("datetime64[ms]")).tz_localize("UTC")
         wall = utc.tz_convert(name).tz_localize(None).as_unit("ms").asi8
         if rows is None:
             local[:] = wall
@@ -224,7 +224,8 @@ def windows_by_plan(
     zone_index = {name: z for z, name in enumerate(zones)}
     zone_of_contract = np.array([zone_index[c.time_zone] for c in cons], dtype=np.int64)
     rows = np.flatnonzero(in_period)
-    local = _local(t_ms[rows], zone_of_contract[code[rows]], zones)
+    t_rows = t_ms[rows]
+    local = _local(t_rows, zone_of_contract[code[rows]], zones)
 
     # Group by plan object, not plan id: two files may both call their plan "basic". Contracts
     # are ranked so that each plan's subscribers are contiguous; one sort orders every row.
@@ -242,8 +243,9 @@ def windows_by_plan(
                 for name, mask in (("demo", demo), ("voided", voided),
                                    ("before_contract_start", before))} | {"flagged": flag_counts}
     kept = np.flatnonzero(~row_flag)
-    order = _by_subscriber_then_time(r[kept], t_ms[rows][kept])
-    take_all, r_sorted = kept[order], r[kept][order]
+    r_kept = r[kept]
+    order = _by_subscriber_then_time(r_kept, t_rows[kept])
+    take_all, r_sorted = kept[order], r_kept[order]
     row_bounds = np.searchsorted(r_sorted, plan_starts)
     out: list[tuple[Plan, Window]] = []
     for p in range(len(plan_index)):
@@ -251,13 +253,12 @@ def windows_by_plan(
         take = take_all[row_bounds[p]:row_bounds[p + 1]]
         sub = r_sorted[row_bounds[p]:row_bounds[p + 1]] - c_lo
         members = by_plan[c_lo:c_hi]
-        wall = local[take]
-        day = wall // DAY_MS
+        day, sod_ms = np.divmod(local[take], DAY_MS)  # floor division: day and time of day
         src = rows[take]
         bounds = np.searchsorted(sub, np.arange(members.size + 1)).astype(np.int64)
         out.append((cons[members[0]].plan, Window(
-            contracts=tuple(cons[m] for m in members), sub=sub, t_ms=t_ms[src], day=day,
-            sod_ms=wall - day * DAY_MS, download=down[src], upload=up[src],
+            contracts=tuple([cons[m] for m in members.tolist()]), sub=sub, t_ms=t_ms[src],
+            day=day, sod_ms=sod_ms, download=down[src], upload=up[src],
             latency_ms=latency[src], flagged=flag_counts[c_lo:c_hi], bounds=bounds,
             not_counted={k: v[c_lo:c_hi] for k, v in left_out.items()},
         )))
