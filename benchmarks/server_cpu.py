@@ -42,9 +42,10 @@ if variant.startswith("write"):  # through aiohttp's transport, not straight to 
     payload.raw_socket = lambda transport: None
     if ":" in variant:
         payload.WRITE_SLICE_BYTES = int(variant.split(":")[1])
-if variant.startswith("raw:"):  # raw send() with another unsent-queue bound (0 = none)
+if variant.startswith("raw:"):  # raw send() with another fast-stream unsent bound (0 = none)
+    from probe import sendpolicy
     from probe.server import sender
-    sender.NOTSENT_LOWAT_BYTES = int(variant.split(":")[1])
+    sendpolicy.FAST_UNSENT_BYTES = int(variant.split(":")[1])
     if variant.count(":") > 1:
         sender.SEND_SLICE_BYTES = int(variant.split(":")[2])
 if variant == "sendfile":

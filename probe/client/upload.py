@@ -123,14 +123,7 @@ class RawUploadStream:
         if limit <= 0:
             return
         try:
-            for _ in range(sendpolicy.SENDS_PER_WAKEUP):
-                piece = body.next_slice(limit)
-                n = self._sock.send(piece)
-                body.advance(n)
-                if n < len(piece) or room is not None:
-                    break  # the kernel took what it had room for: another call would EAGAIN
-        except (BlockingIOError, InterruptedError):
-            pass
+            sendpolicy.send_burst(self._sock.send, body, limit, single=room is not None)
         except OSError as exc:  # the server closed (early answer, cap) or reset
             self.error = exc
             self._stop_writer()

@@ -6,8 +6,7 @@ rest into the transport's ``bytearray``; every later ``send()`` then shifts that
 0.27 CPU-s/GB against iperf3's 0.23, and with client and server sharing two cores it cost
 throughput too (docs/server.md, "Raw download path"). Here a writer callback calls
 ``send(view[off:])`` on the random block until the kernel's buffer is full, as the client's
-upload streams do (``probe/client/upload.py``; adapters do not share code, so the loop is
-repeated here in its server form).
+upload streams do: one loop for both, :func:`probe.sendpolicy.send_burst`.
 
 How: after aiohttp has written the response head (``StreamResponse`` sends it at
 ``prepare()``) and its transport buffer is empty, a duplicate of the connection's socket (a
@@ -17,7 +16,10 @@ unwritten; it checks nothing at the end of a ``Content-Length`` body, so the con
 usable for keep-alive. Not used for TLS (the bytes must be encrypted by the transport) or when
 the head is still queued; then :func:`probe.server.payload.send_random` writes slices.
 
-For fast streams ``TCP_NOTSENT_LOWAT`` bounds the unsent queue (see ``NOTSENT_LOWAT_BYTES``).
+What waits unsent follows the same rule as the client's uploads
+(:func:`probe.sendpolicy.unsent_bound_bytes`) with ``slow_bounded=False``: fast streams keep
+``FAST_UNSENT_BYTES`` unsent, slow ones the kernel's default, since the client aborts a
+download at its deadline and nothing waits for what is queued here.
 """
 
 from __future__ import annotations
@@ -27,14 +29,9 @@ import contextlib
 import socket
 from typing import Final
 
+from probe import sendpolicy
+
 SEND_SLICE_BYTES: Final = 1 << 20
-SENDS_PER_WAKEUP: Final = 8  # bounded so pings and other connections keep their turn
-# The unsent part of each fast stream's send queue is kept at most this big. Left alone,
-# autotuning queues megabytes unsent and wakes the writer only once a third is free; the
-# client's upload measured 20-30 -> 34-42 Gbit/s unshaped with this bound (docs/measurement.md,
-# "Upload CPU"). Slow streams are not bounded: it would only add wake-ups.
-NOTSENT_LOWAT_BYTES: Final = 256 * 1024
-FAST_STREAM_BYTES_PER_S: Final = 250_000_000  # 2 Gbit/s per stream
 TUNE_INTERVAL_S: Final = 0.1
 
 
@@ -54,52 +51,61 @@ def raw_socket(transport: asyncio.BaseTransport | None) -> socket.socket | None:
     return dup
 
 
+class _Repeated:
+    """``count`` bytes of ``view``, from its start again whenever it runs out."""
+
+    def __init__(self, view: memoryview, count: int) -> None:
+        self._view = view
+        self._off = 0
+        self.left = count
+
+    def next_slice(self, limit: int) -> memoryview:
+        end = self._off + min(self.left, len(self._view) - self._off, limit)
+        return self._view[self._off:end]
+
+    def advance(self, sent: int) -> None:
+        self.left -= sent
+        self._off = (self._off + sent) % len(self._view)
+
+
 class _RawSender:
     def __init__(self, sock: socket.socket, view: memoryview, count: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._sock = sock
         self._fd = sock.fileno()
-        self._view = view
-        self._off = 0
-        self._left = count
+        self._source = _Repeated(view, count)
         self._tuned_at = self._loop.time()
         self._tuned_left = count
         self._lowat = 0
         self.done: asyncio.Future[None] = self._loop.create_future()
 
     def _on_writable(self) -> None:
-        view, off, left, size = self._view, self._off, self._left, len(self._view)
+        source = self._source
+        if self.done.done():
+            return
         try:
-            for _ in range(SENDS_PER_WAKEUP):
-                want = min(left, size - off, SEND_SLICE_BYTES)
-                n = self._sock.send(view[off:off + want])
-                left -= n
-                off = (off + n) % size
-                if left == 0:
-                    self.done.set_result(None)
-                    break
-                if n < want:
-                    break  # the kernel took what it had room for: another call would EAGAIN
-        except (BlockingIOError, InterruptedError):
-            pass
+            sendpolicy.send_burst(self._sock.send, source, SEND_SLICE_BYTES)
         except OSError as exc:  # the client closed (its deadline) or reset
             self.done.set_exception(exc)
-        self._off, self._left = off, left
+            return
+        if source.left == 0:
+            self.done.set_result(None)
+            return
         now = self._loop.time()
         if now - self._tuned_at >= TUNE_INTERVAL_S:
-            self._tune((self._tuned_left - left) / (now - self._tuned_at))
-            self._tuned_at, self._tuned_left = now, left
+            self._tune((self._tuned_left - source.left) / (now - self._tuned_at))
+            self._tuned_at, self._tuned_left = now, source.left
 
     def _tune(self, rate_bytes_per_s: float) -> None:
-        want = NOTSENT_LOWAT_BYTES if rate_bytes_per_s >= FAST_STREAM_BYTES_PER_S else 0
-        if want != self._lowat:
+        want = sendpolicy.unsent_bound_bytes(rate_bytes_per_s, slow_bounded=False)
+        if sendpolicy.worth_changing(self._lowat, want):
             # Not on this platform: the stream queues more, as slow streams do. 0 = default.
             with contextlib.suppress(AttributeError, OSError):
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, want)
                 self._lowat = want
 
     async def run(self) -> None:
-        if self._left == 0:
+        if self._source.left == 0:
             return
         self._loop.add_writer(self._fd, self._on_writable)
         try:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from probe import sendpolicy
 from probe.server import ServerConfig, create_app, payload, sender, state
 from probe.server.handoff import HandoffRunner
 
@@ -114,9 +115,9 @@ class TestSendRaw:
         def lowat() -> int:
             return server.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
 
-        raw._tune(sender.FAST_STREAM_BYTES_PER_S * 1.5)
-        assert lowat() == sender.NOTSENT_LOWAT_BYTES
-        raw._tune(sender.FAST_STREAM_BYTES_PER_S / 100)
+        raw._tune(sendpolicy.FAST_STREAM_BYTES_PER_S * 1.5)
+        assert lowat() == sendpolicy.FAST_UNSENT_BYTES
+        raw._tune(sendpolicy.FAST_STREAM_BYTES_PER_S / 100)
         assert lowat() in (0, 0xFFFFFFFF)  # the kernel reports "unbounded" as UINT_MAX
 
 
