@@ -51,8 +51,8 @@ if variant.startswith("raw:"):  # raw send() with another fast-stream unsent bou
 if variant == "sendfile":
     fields["use_sendfile"] = True
 if variant.startswith("recv:"):
-    from probe.server import handoff
-    handoff.RECV_BUFFER_BYTES = int(variant.split(":")[1])
+    from probe.server import bodysink
+    bodysink.RECV_BUFFER_BYTES = int(variant.split(":")[1])
 if variant.startswith("aiohttp"):  # uploads through aiohttp's parser: no hand-off runner
     from aiohttp import web
     from probe.server import runner

@@ -110,3 +110,16 @@ class UploadAnswer:
                 raise ProtocolViolation(f"the server's upload sample {point!r} is not [t, bytes]")
             timeline.append((float(point[0]), int(point[1])))
         return cls(received, tuple(timeline))
+
+
+def stamp_sample(samples: list[tuple[float, int]], now: float, before: int,
+                 received: int) -> None:
+    """Append the count read at ``now``; after a gap, also the count just before this read.
+
+    Clients interpolate linearly between samples. Without the second point, bytes that
+    arrived at once after a stall (head-of-line blocking on a slow line) would be spread back
+    over the stall, as if they had arrived early, and a count must only ever lag.
+    """
+    if now - samples[-1][0] > 2 * SERVER_SAMPLE_INTERVAL_S and 0 < before < received:
+        samples.append((now, before))
+    samples.append((now, received))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from probe import readpolicy as rp
 from probe.readpolicy import (
     LEAVE_RATE_SHARE,
     MAX_TICK_READ_BYTES_PER_S,
@@ -32,3 +33,34 @@ def test_read_on_tick(rate: float, rcvbuf: int, already: bool, expected: bool) -
 def test_valve_is_a_quarter_of_the_buffer_with_a_floor() -> None:
     assert valve_bytes(RCVBUF) == RCVBUF // 4
     assert valve_bytes(8_000, floor_bytes=4096) == 4096
+
+
+class TestBatchMarks:
+    """The SO_RCVLOWAT batches both ends ask for, from a stream's rate."""
+
+    def test_client_batches_50_ms_capped(self) -> None:
+
+        assert rp.client_read_lowat_bytes(0.0) == 1
+        assert rp.client_read_lowat_bytes(1_250_000) == 62_500  # 10 Mbit/s: 50 ms
+        assert rp.client_read_lowat_bytes(1e10) == rp.MAX_READ_LOWAT_BYTES
+
+    def test_server_regimes(self) -> None:
+
+        assert rp.server_read_lowat_bytes(50_000) == 1  # 0.4 Mbit/s: unbatched
+        assert rp.server_read_lowat_bytes(1_250_000) == 62_500  # 10 Mbit/s: 50 ms coarse
+        coarse = rp.server_read_lowat_bytes(10_000_000)  # 80 Mbit/s: still coarse, capped
+        assert coarse == rp.MIN_READ_LOWAT_BYTES - 1
+        fast = rp.server_read_lowat_bytes(100_000_000)  # 800 Mbit/s: 2 ms of it
+        assert fast == 200_000
+        assert rp.server_read_lowat_bytes(1e11) == rp.MAX_READ_LOWAT_BYTES
+        assert rp.server_retune_tick_s(fast) == rp.BATCH_TICK_S
+        assert rp.server_retune_tick_s(coarse) == rp.SLOW_BATCH_TICK_S
+        assert rp.server_retune_tick_s(1) == rp.UNBATCHED_TICK_S
+
+    def test_marks_change_by_a_quarter_or_to_one(self) -> None:
+
+        assert not rp.worth_changing(100_000, 100_000)
+        assert not rp.worth_changing(100_000, 120_000)
+        assert rp.worth_changing(100_000, 125_000)
+        assert rp.worth_changing(100_000, 1)
+        assert rp.worth_changing(1, 4096)

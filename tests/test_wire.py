@@ -30,3 +30,12 @@ def test_round_trip_through_json() -> None:
 def test_malformed_answers_are_protocol_violations(data: object, message: str) -> None:
     with pytest.raises(ProtocolViolation, match=message.replace("[", r"\[").replace("]", r"\]")):
         wire.UploadAnswer.from_json(data)
+
+
+def test_a_read_after_a_gap_is_stamped_twice() -> None:
+    """Bytes that arrive at once after a stall must not be spread back over the stall."""
+    samples: list[tuple[float, int]] = [(0.0, 0), (0.05, 1000)]
+    wire.stamp_sample(samples, 0.10, 1000, 2000)  # no gap: one point
+    assert samples[-1] == (0.10, 2000)
+    wire.stamp_sample(samples, 1.10, 2000, 9000)  # a 1 s stall, then 7000 bytes at once
+    assert samples[-2:] == [(1.10, 2000), (1.10, 9000)]

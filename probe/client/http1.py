@@ -23,22 +23,18 @@ from typing import Any, Final
 
 from probe.client import fastpaths
 from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
-from probe.readpolicy import read_on_tick, valve_bytes
+from probe.readpolicy import client_read_lowat_bytes, read_on_tick, valve_bytes, worth_changing
 
 # Big enough that one recv_into drains what a 10 Gbit/s stream delivers between two event-loop
 # turns; allocated once per transfer direction and shared by its streams (it is only written
 # and counted, never read back), so it stays in cache.
 READ_BUFFER_BYTES: Final = 1 << 20
 # Batched wake-ups for counted bodies: SO_RCVLOWAT asks the kernel to report the socket
-# readable only once this much time's worth of the stream's bytes is queued (capped), so each
-# recv_into() moves ~250 KiB instead of ~100 KiB at loopback rates: 0.13-0.16 -> 0.09
-# CPU-s/GB measured (docs/measurement.md). On slow lines the window is what counts: at
-# 10 Mbit/s, 10 ms meant two packets per wake-up; 50 ms cut the client's CPU for an 8 s
-# download from 0.155-0.175 to 0.110-0.125 s. What waits in the kernel is still counted at
-# every sample (FIONREAD, see queued_bytes), so batching delays no byte in the samples. Unlike
-# SO_RCVBUF, SO_RCVLOWAT leaves receive-window autotuning on.
-READ_BATCH_S: Final = 0.05
-MAX_READ_LOWAT_BYTES: Final = 256 * 1024
+# readable only once a batch of the stream's bytes is queued (probe.readpolicy decides how
+# much), so each recv_into() moves ~250 KiB instead of ~100 KiB at loopback rates: 0.13-0.16
+# -> 0.09 CPU-s/GB measured (docs/measurement.md). What waits in the kernel is still counted
+# at every sample (FIONREAD, see queued_bytes), so batching delays no byte in the samples.
+# Unlike SO_RCVBUF, SO_RCVLOWAT leaves receive-window autotuning on.
 # Slow bodies are drained at the sampler's tick, which wakes the process anyway, instead of by
 # wake-ups of their own; which ones, and their SO_RCVLOWAT safety valve: probe.readpolicy. An
 # end of stream or an error wakes the loop whatever the mark, and the transport reports them.
@@ -235,11 +231,9 @@ class HttpConnection(asyncio.BufferedProtocol):
                 rcvbuf = 0
         self._draining = read_on_tick(rate_bytes_per_s, interval_s, rcvbuf,
                                       reading_on_tick=self._draining)
-        if self._draining:
-            want = valve_bytes(rcvbuf)
-        else:
-            want = max(1, min(MAX_READ_LOWAT_BYTES, int(rate_bytes_per_s * READ_BATCH_S)))
-        if want == self._lowat or abs(want - self._lowat) < self._lowat // 4:
+        want = (valve_bytes(rcvbuf) if self._draining
+                else client_read_lowat_bytes(rate_bytes_per_s))
+        if not worth_changing(self._lowat, want):
             return
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)

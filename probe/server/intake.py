@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from probe import wire
+from probe.server.bodysink import BodySink
 from probe.server.framing import BodyFraming
 from probe.server.guards import json_error
-from probe.server.handoff import BodySink, stamp_sample, take_body
+from probe.server.handoff import take_body
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ async def consume_body(
                 if sample:
                     now = clock()
                     if now - last_t >= interval_s:
-                        stamp_sample(intake.samples, now, before, received)
+                        wire.stamp_sample(intake.samples, now, before, received)
                         last_t = now
     except TimeoutError:
         raise json_error(

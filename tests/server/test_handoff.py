@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from probe import wire
-from probe.server import ServerConfig, handoff, poller, start_server
+from probe import readpolicy, wire
+from probe.server import ServerConfig, bodysink, poller, start_server
 from tests.server.conftest import MakeClient
 
 HEAD = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -271,13 +271,13 @@ def fast_upload_then_stall(port: int, megabytes: int, pause_s: float) -> bytes:
 def lowat_marks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every SO_RCVLOWAT mark the server's body sinks set, in order."""
     marks: list[int] = []
-    set_lowat = handoff.BodySink._set_lowat
+    set_lowat = bodysink.BodySink._set_lowat
 
-    def recording(sink: handoff.BodySink, count: int) -> None:
+    def recording(sink: bodysink.BodySink, count: int) -> None:
         marks.append(count)
         set_lowat(sink, count)
 
-    monkeypatch.setattr(handoff.BodySink, "_set_lowat", recording)
+    monkeypatch.setattr(bodysink.BodySink, "_set_lowat", recording)
     return marks
 
 
@@ -320,7 +320,7 @@ class TestBatchedReads:
     async def test_fast_stream_tail_below_the_mark_is_read(self, lowat_marks: list[int]) -> None:
         answer = await upload_answer(lambda port: fast_upload_then_stall(port, 400, 0.2))
         assert answer["received_bytes"] == 400 * (1 << 20) + 100
-        assert max(lowat_marks, default=1) >= handoff.MIN_READ_LOWAT_BYTES  # batching was on
+        assert max(lowat_marks, default=1) >= readpolicy.MIN_READ_LOWAT_BYTES  # batching was on
         assert lowat_marks[-1] == 1  # and dropped for the tail (or at the end)
 
     async def test_slow_streams_are_batched_coarsely(self, lowat_marks: list[int]) -> None:
@@ -330,7 +330,7 @@ class TestBatchedReads:
         answer = await upload_answer(lambda port: paced_upload(port, 160, 4096, 0.005))
         assert answer["received_bytes"] == 160 * 4096
         slow = [m for m in lowat_marks
-                if handoff.MIN_SLOW_READ_LOWAT_BYTES <= m < handoff.MIN_READ_LOWAT_BYTES]
+                if readpolicy.MIN_SLOW_READ_LOWAT_BYTES <= m < readpolicy.MIN_READ_LOWAT_BYTES]
         assert slow, lowat_marks
         assert lowat_marks[-1] == 1
 
@@ -339,13 +339,13 @@ class TestBatchedReads:
 def polls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, int]]:
     """(time, bytes counted so far) at every shared-poller read of a body sink."""
     seen: list[tuple[float, int]] = []
-    poll = handoff.BodySink.poll
+    poll = bodysink.BodySink.poll
 
-    def recording(sink: handoff.BodySink, now: float) -> None:
+    def recording(sink: bodysink.BodySink, now: float) -> None:
         poll(sink, now)
         seen.append((now, sink.received_bytes))
 
-    monkeypatch.setattr(handoff.BodySink, "poll", recording)
+    monkeypatch.setattr(bodysink.BodySink, "poll", recording)
     return seen
 
 
@@ -375,7 +375,7 @@ class TestSharedPolling:
         assert len(polls) >= 5, polls  # ~1 s of upload, a poll every 0.1 s
         assert polls[-1][1] <= 50 * 2048
         # The safety valve: while polled, the mark is a quarter of the receive buffer.
-        assert any(m >= handoff.MIN_SLOW_READ_LOWAT_BYTES for m in lowat_marks), lowat_marks
+        assert any(m >= readpolicy.MIN_SLOW_READ_LOWAT_BYTES for m in lowat_marks), lowat_marks
         # Each sample is a count after a read: never above what the answer says.
         samples = answer["samples"]
         assert samples[-1][1] == 50 * 2048
@@ -388,7 +388,7 @@ class TestSharedPolling:
         assert answer["received_bytes"] == 30 * 2048 + 25 * (2 << 20)
         assert polls, "the slow start was never polled"
         # Back on its own batched reads: a fast-regime mark was set after the polling.
-        assert max(lowat_marks) >= handoff.MIN_READ_LOWAT_BYTES, lowat_marks
+        assert max(lowat_marks) >= readpolicy.MIN_READ_LOWAT_BYTES, lowat_marks
 
     async def test_poller_stops_when_its_last_member_ends(self) -> None:
         answer = await upload_answer(lambda port: paced_upload(port, 10, 2048, 0.02))
