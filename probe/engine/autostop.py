@@ -9,7 +9,7 @@ sample tick and stops the streams when it says so.
 
 **The statistic.** At a check, the estimator's own steady-state window ``[a, b]`` (warm-up
 discarded, caught-up edges) over the samples so far gives the rate ``r``. The window is cut,
-from its end backwards, into ``n`` batches of ``BATCH_S`` (0.5 s); ``r_i`` is each batch's
+into ``n = floor(length / BATCH_S)`` equal batches (0.5-1 s each); ``r_i`` is each batch's
 rate. The **precision** is the relative half-width of the 95 % confidence interval of the
 window's mean rate by the method of batch means, with lag-1 autocorrelation ``ρ`` of the batch
 rates taken into account::
@@ -133,8 +133,9 @@ def batch_statistics(samples: Sequence[Sample], start_s: float, end_s: float
                      ) -> BatchStatistics | None:
     """Precision and drift of the rate over ``[start_s, end_s]`` from ``BATCH_S`` batches.
 
-    Batches are laid from the end backwards (the freshest data is always used whole); what is
-    left at the start, less than a batch, is not used. Each boundary between two batches is
+    The whole window is cut into ``n = floor(length / BATCH_S)`` equal batches (each 0.5 to
+    1 s): every byte the window's rate counts is in the statistic (a dip left out of the
+    batches would be in the figure but not in its interval). Each boundary between two batches is
     then moved, by at most ``BOUNDARY_SEARCH_S``, to the sample where the count has caught up
     (the highest ``count - r x t``, as the estimator places its own edges): a count only lags
     the wire, and a lag that straddles a boundary would move bytes from one batch to the next
@@ -146,7 +147,8 @@ def batch_statistics(samples: Sequence[Sample], start_s: float, end_s: float
         return None
     times = [s.t_s for s in samples]
     counts = [float(s.total_bytes) for s in samples]
-    first_s = end_s - BATCH_S * n
+    first_s = start_s
+    batch_s = (end_s - start_s) / n
     total = interpolate_count(times, counts, end_s) - interpolate_count(times, counts, first_s)
     if total <= 0:
         return None
@@ -158,7 +160,7 @@ def batch_statistics(samples: Sequence[Sample], start_s: float, end_s: float
         return max([nominal, *near],
                    key=lambda t: interpolate_count(times, counts, t) - rate * t)
 
-    edges = [first_s, *(caught_up(end_s - BATCH_S * (n - i)) for i in range(1, n)), end_s]
+    edges = [first_s, *(caught_up(first_s + batch_s * i) for i in range(1, n)), end_s]
     at = [interpolate_count(times, counts, t) for t in edges]
     spans = [t1 - t0 for t0, t1 in pairwise(edges)]
     rates = [(c1 - c0) / span for (c0, c1), span in zip(pairwise(at), spans, strict=True)]

@@ -145,18 +145,21 @@ class TestRecord:
 
 
 class TestRealRun:
-    def test_measure_auto_reports_how_each_direction_ended(self, serve_url: str) -> None:
-        proc = run_cli(["measure", "--server", serve_url, "--duration", "auto", "--streams", "2",
-                        "--json", "--no-store"])
-        assert proc.returncode == 0, proc.stderr
-        record = json.loads(proc.stdout)
+    def test_auto_reports_how_each_direction_ended(self, serve_url: str) -> None:
+        # Loopback is CPU-bound and its rate wanders, so it often runs to the ceiling: a short
+        # one keeps this quick (the lab test shows the early stop on a shaped line).
+        from probe.client import run_measurement
+
+        rule = AutoDuration(floor_s=2.0, ceiling_s=4.0)
+        record = asyncio.run(run_measurement(MeasurePlan(auto_duration=rule, streams=2),
+                                             serve_url)).to_json_dict()
         assert record["duration_auto"] is True
-        assert record["duration_s"] == 15.0
+        assert record["duration_s"] == 4.0
         for name in ("download", "upload"):
             details = record[name]
             assert details["stop_reason"] in ("steady", "ceiling")
-            assert 3.0 <= details["stopped_at_s"] <= 15.5
-            assert details["elapsed_s"] >= details["stopped_at_s"] - 0.5
+            assert 2.0 <= details["stopped_at_s"] <= 4.5
+            assert details["elapsed_s"] >= details["stopped_at_s"]
             assert record[f"{name}_bytes"] > 0
             if details["stop_reason"] == "steady":
                 assert details["rate_precision"] <= 0.01

@@ -42,7 +42,7 @@ def series(count: Callable[[float], float], until_s: float = 15.0, step_s: float
 def first_stop(samples: Sequence[Sample], rule: AutoDuration = RULE
                ) -> tuple[float, StopDecision] | None:
     """Feed the samples one tick at a time, as the client does; when the rule first says stop."""
-    stop = AutoStop(rule)
+    stop = AutoStop(rule, check_every_s=0.2)  # as often as the client asks
     for i in range(2, len(samples) + 1):
         if samples[i - 1].t_s > rule.ceiling_s:
             return None
