@@ -38,10 +38,15 @@ class NativeEngine:
 
         record = await run_measurement(plan, self.server, token=self.token,
                                        on_progress=on_progress)
+        rule = plan.auto_duration
+        notes = () if rule is None else (
+            f"adaptive length: each direction stopped once its rate was known to "
+            f"±{rule.tolerance:.0%} (95 % batch-means interval, no drift), within "
+            f"{rule.floor_s:g}-{rule.ceiling_s:g} s",)
         method = Method(
             engine="probe native client", statistic=NATIVE_STATISTIC,
             streams_down=plan.streams, streams_up=plan.streams, duration_s=plan.duration_s,
-            server=record.server,
+            server=record.server, notes=notes,
         )
         return dataclasses.replace(record, method=method)
 

@@ -148,12 +148,12 @@ class TestRealRun:
     def test_auto_reports_how_each_direction_ended(self, serve_url: str) -> None:
         # Loopback is CPU-bound and its rate wanders, so it often runs to the ceiling: a short
         # one keeps this quick (the lab test shows the early stop on a shaped line).
-        from probe.client import run_measurement
-
         rule = AutoDuration(floor_s=2.0, ceiling_s=4.0)
-        record = asyncio.run(run_measurement(MeasurePlan(auto_duration=rule, streams=2),
-                                             serve_url)).to_json_dict()
+        engine = create("native", EngineOptions(servers=(serve_url,)))
+        record = asyncio.run(engine.measure(MeasurePlan(auto_duration=rule, streams=2))
+                             ).to_json_dict()
         assert record["duration_auto"] is True
+        assert any("adaptive length" in note for note in record["method"]["notes"])
         assert record["duration_s"] == 4.0
         for name in ("download", "upload"):
             details = record[name]
