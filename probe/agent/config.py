@@ -18,9 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from probe.compliance.params import Problem
+from probe.engine.autostop import parse_auto
+from probe.errors import UsageError
 
 DEFAULT_INTERVAL_MIN = 60.0
 DEFAULT_PEAK_INTERVAL_MIN = 20.0
@@ -52,8 +54,9 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class MeasureConfig:
-    # Seconds per direction; None or "auto": the adaptive length (3-15 s, probe.engine.autostop).
-    duration_s: float | Literal["auto"] | None = None
+    # Seconds per direction; None, "auto" or "auto:N": the adaptive length (3 s to 15 or N s,
+    # probe.engine.autostop).
+    duration_s: float | str | None = None
     streams: int | None = None
     backend: str = "native"
 
@@ -235,10 +238,19 @@ def _servers(root: _Reader, backend: str) -> tuple[ServerConfig, ...]:
 
 def _measure(root: _Reader) -> MeasureConfig:
     r = root.sub("measure", ("duration_s", "streams", "backend"))
-    duration: float | Literal["auto"] | None = None
+    duration: float | str | None = None
     raw = r.table.get("duration_s")
-    if raw == "auto":
-        duration = "auto"
+    if isinstance(raw, str):
+        try:
+            auto = parse_auto(raw)
+        except UsageError as exc:
+            auto = None
+            r.problem("duration_s", str(exc))
+        else:
+            if auto is None:
+                r.problem("duration_s", f"must be seconds (1-30), \"auto\" or \"auto:N\" "
+                          f"(ceiling N s), got {raw!r}")
+        duration = raw.strip().lower() if auto is not None else None
     elif raw is not None:
         duration = r.number("duration_s", None, low=1.0, high=30.0)
     streams = r.number("streams", None, low=1, high=32)

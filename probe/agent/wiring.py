@@ -189,14 +189,15 @@ def _read_token(server: ServerConfig, config_dir: Path) -> str | None:
 def measure_plan(config: AgentConfig) -> MeasurePlan:
     """The plan of each test: ``[measure] duration_s`` seconds, else (unset or "auto") the
     adaptive length (docs/measurement.md; engines other than native run their 10 s)."""
-    from probe.engine.autostop import AutoDuration
+    from probe.engine.autostop import AutoDuration, parse_auto
     from probe.engine.plan import DEFAULT_STREAMS, MeasurePlan
 
     streams = DEFAULT_STREAMS if config.measure.streams is None else config.measure.streams
     duration_s = config.measure.duration_s
     if isinstance(duration_s, int | float):
         return MeasurePlan(duration_s=float(duration_s), streams=streams)
-    return MeasurePlan(auto_duration=AutoDuration(), streams=streams)
+    rule = parse_auto(duration_s) if duration_s is not None else None  # checked on load
+    return MeasurePlan(auto_duration=rule or AutoDuration(), streams=streams)
 
 
 async def _measure(config: AgentConfig, server: ServerConfig, token: str | None) -> Measurement:

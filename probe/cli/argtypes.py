@@ -10,7 +10,9 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from probe.engine.autostop import AutoDuration, parse_auto
 from probe.engine.plan import MAX_DURATION_S, MAX_STREAMS
+from probe.errors import UsageError
 
 N = TypeVar("N", int, float)
 
@@ -54,10 +56,15 @@ def duration_seconds(text: str) -> float:
     return value
 
 
-def duration_or_auto(text: str) -> float | str:
-    """``auto`` (the adaptive length, docs/measurement.md) or seconds (:func:`duration_seconds`)."""
-    if text.strip().lower() == "auto":
-        return "auto"
+def duration_or_auto(text: str) -> float | AutoDuration:
+    """``auto`` or ``auto:N`` (the adaptive length, ceiling N s; docs/measurement.md) or
+    seconds (:func:`duration_seconds`)."""
+    try:
+        auto = parse_auto(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if auto is not None:
+        return auto
     try:
         return duration_seconds(text)
     except argparse.ArgumentTypeError as exc:

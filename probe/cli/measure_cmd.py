@@ -53,10 +53,10 @@ def add_measure_options(parser: argparse.ArgumentParser, *, default_duration_s: 
                         json_help: str = MEASURE_JSON_HELP) -> None:
     """Options shared by ``measure``, ``check`` and ``demo`` (each says what --json prints)."""
     parser.add_argument("--duration", type=argtypes.duration_or_auto, default=default_duration_s,
-                        metavar="S|auto",
+                        metavar="S|auto[:MAX]",
                         help=f"seconds per direction (default {default_duration_s:g}), or auto: "
-                             "stop each direction once its rate is known to ±1 %% (3-15 s; "
-                             "native engine; others run 10 s)")
+                             "stop each direction once its rate is known to ±1 %% (after 3 s, "
+                             "at most MAX, default 15 s; native engine; others run 10 s)")
     parser.add_argument("--streams", type=argtypes.streams, default=DEFAULT_STREAMS, metavar="N",
                         help=f"parallel TCP streams per direction (default {DEFAULT_STREAMS})")
     parser.add_argument("--direction", choices=("down", "up", "both"), default="both",
@@ -132,8 +132,8 @@ def build_plan(args: argparse.Namespace) -> Any:
     from probe.engine.plan import MeasurePlan, directions_from_choice
 
     directions = directions_from_choice(args.direction)
-    if args.duration == "auto":
-        return MeasurePlan(auto_duration=AutoDuration(), streams=args.streams,
+    if isinstance(args.duration, AutoDuration):
+        return MeasurePlan(auto_duration=args.duration, streams=args.streams,
                            directions=directions)
     return MeasurePlan(duration_s=args.duration, streams=args.streams, directions=directions)
 

@@ -66,6 +66,7 @@ from probe.units import mbps_from_bytes
 DEFAULT_FLOOR_S: Final = 3.0
 DEFAULT_CEILING_S: Final = 15.0
 DEFAULT_TOLERANCE: Final = 0.01
+MAX_CEILING_S: Final = 30.0  # the plan's longest duration (probe.engine.plan.MAX_DURATION_S)
 BATCH_S: Final = 0.5
 BOUNDARY_SEARCH_S: Final = 0.2
 MIN_BATCHES: Final = 4
@@ -103,6 +104,24 @@ class AutoDuration:
         if self.tolerance >= 0.5:
             raise UsageError(f"auto duration tolerance is a share (0.01 = ±1 %), "
                              f"got {self.tolerance!r}")
+
+
+def parse_auto(text: str) -> AutoDuration | None:
+    """``auto`` (3-15 s) or ``auto:N`` (ceiling N s) as the CLI and the agent's config spell
+    it; None for anything else (a number of seconds); UsageError for a bad ceiling."""
+    word, _, ceiling = text.strip().lower().partition(":")
+    if word != "auto":
+        return None
+    if not ceiling:
+        return AutoDuration()
+    try:
+        ceiling_s = float(ceiling)
+    except ValueError:
+        raise UsageError(f"auto:N takes a ceiling in seconds, got {text!r}") from None
+    if not math.isfinite(ceiling_s) or not DEFAULT_FLOOR_S <= ceiling_s <= MAX_CEILING_S:
+        raise UsageError(f"the auto ceiling must be between {DEFAULT_FLOOR_S:g} and "
+                         f"{MAX_CEILING_S:g} s, got {ceiling}")
+    return AutoDuration(ceiling_s=ceiling_s)
 
 
 @dataclass(frozen=True, slots=True)

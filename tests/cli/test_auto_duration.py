@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from probe.agent.config import AgentConfig, MeasureConfig
+from probe.agent.config import AgentConfig, MeasureConfig, parse_config
 from probe.agent.wiring import measure_plan
 from probe.backends import FixedLength, create
 from probe.cli import argtypes
@@ -33,13 +33,17 @@ def serve_url() -> Iterator[str]:
 
 class TestOption:
     def test_auto_or_seconds(self) -> None:
-        assert argtypes.duration_or_auto("auto") == "auto"
-        assert argtypes.duration_or_auto(" AUTO ") == "auto"
+        assert argtypes.duration_or_auto("auto") == AutoDuration()
+        assert argtypes.duration_or_auto(" AUTO ") == AutoDuration()
+        assert argtypes.duration_or_auto("auto:10") == AutoDuration(ceiling_s=10)
         assert argtypes.duration_or_auto("4") == 4.0
         with pytest.raises(argparse.ArgumentTypeError, match="or auto"):
             argtypes.duration_or_auto("automatic")
         with pytest.raises(argparse.ArgumentTypeError, match="between 1 and 30"):
             argtypes.duration_or_auto("31")
+        for bad in ("auto:2", "auto:31", "auto:x", "auto:nan"):
+            with pytest.raises(argparse.ArgumentTypeError, match="ceiling"):
+                argtypes.duration_or_auto(bad)
 
     def test_bad_value_is_one_usage_line(self) -> None:
         proc = run_cli(["measure", "--server", "http://127.0.0.1:9", "--duration", "soon"])
@@ -48,7 +52,7 @@ class TestOption:
         assert "or auto" in proc.stderr
 
     def test_plan_from_options(self) -> None:
-        args = argparse.Namespace(duration="auto", streams=2, direction="down")
+        args = argparse.Namespace(duration=AutoDuration(), streams=2, direction="down")
         plan = build_plan(args)
         assert plan.auto_duration == AutoDuration()
         assert plan.duration_s == 15.0  # the deadline is the ceiling
@@ -81,6 +85,13 @@ class TestPlan:
                           FixedLength)
 
 
+def _doc(duration: object) -> dict[str, object]:
+    return {"contract": {"file": "contract.toml"},
+            "servers": [{"url": "http://198.18.0.1:8080", "name": "a"},
+                        {"url": "http://198.18.0.2:8080", "name": "b"}],
+            "measure": {"duration_s": duration}}
+
+
 def _config(measure: MeasureConfig) -> AgentConfig:
     return AgentConfig(probe_id="p", contract_file="c.toml", subscriber=None, servers=(),
                        measure=measure)
@@ -93,6 +104,24 @@ class TestAgent:
         plan = measure_plan(config)
         assert plan.auto_duration == AutoDuration()
         assert plan.duration_s == 15.0  # what the metered budget check charges a test
+
+    def test_auto_with_a_ceiling(self) -> None:
+        plan = measure_plan(_config(MeasureConfig("auto:10")))
+        assert plan.auto_duration == AutoDuration(ceiling_s=10)
+        assert plan.duration_s == 10.0
+
+    @pytest.mark.parametrize(("value", "message"), [
+        ("auto:99", "ceiling must be between"), ("soon", "auto"), ("auto:x", "ceiling")])
+    def test_config_refuses_nonsense(self, value: str, message: str) -> None:
+        problems = parse_config(_doc(value))
+        assert isinstance(problems, list)
+        assert any(message in str(p) and "duration_s" in str(p) for p in problems), problems
+
+    def test_config_accepts_auto_forms(self) -> None:
+        for value, want in (("auto", "auto"), ("AUTO:12", "auto:12"), (7, 7.0)):
+            config = parse_config(_doc(value))
+            assert isinstance(config, AgentConfig), config
+            assert config.measure.duration_s == want
 
     def test_a_number_is_a_fixed_length(self) -> None:
         config = _config(MeasureConfig(6.0, 2))
