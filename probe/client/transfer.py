@@ -112,8 +112,13 @@ def _drain_s(streams: Sequence[UploadStream], elapsed_s: float,
 
 
 def _acked(streams: Sequence[UploadStream]) -> int:
-    """Payload bytes the kernel says were acknowledged (sent, where it cannot say)."""
-    return sum(s.sent_payload_bytes - (s.unacked_bytes() or 0) for s in streams)
+    """Payload bytes the kernel says were acknowledged; where it cannot say (no TIOCOUTQ),
+    those handed over less what still waits unsent."""
+    total = 0
+    for s in streams:
+        held = s.unacked_bytes()
+        total += s.sent_payload_bytes - (s.unsent_bytes() if held is None else held)
+    return max(0, total)
 
 
 def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
