@@ -1,5 +1,7 @@
 """``probe measure --duration auto`` on a clean shaped line: it stops before its ceiling, reads
-the line as a fixed-length test does (±2 % of R x 1448/1514), and says why and when.
+the line as a fixed-length test does (within the lab's ±3 % of R x 1448/1514, as
+test_accuracy holds fixed runs to; on a quiet machine both read within 0.2 %), and says why
+and when.
 
 One attempt is ~10 s (both directions ~4 s each plus latency and connects). The rule runs to
 the ceiling when the line's rate wanders (seen under heavy CPU load from other jobs, when the
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.lab.netlab import Lab
-from tests.lab.test_accuracy import measure_in_lab
+from tests.lab.test_accuracy import TOLERANCE, measure_in_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -43,7 +45,7 @@ def test_auto_stops_early_on_a_clean_line_and_reads_it(shaped_lab: Lab, lab_serv
             assert details["stop_reason"] in ("steady", "ceiling")
             assert 3.0 <= details["stopped_at_s"] <= CEILING_S + 0.5
             # Every reading, early or not, is within the lab's accuracy.
-            assert record[f"{name}_mbps"] == pytest.approx(truth, rel=0.02), (name, record)
+            assert record[f"{name}_mbps"] == pytest.approx(truth, rel=TOLERANCE), name
         seen.append({n: (record[n]["stop_reason"], record[n]["stopped_at_s"],
                          record[f"{n}_bytes"]) for n in ("download", "upload")})
         if all(record[n]["stop_reason"] == "steady" for n in ("download", "upload")):
