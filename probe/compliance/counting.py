@@ -113,8 +113,8 @@ def assemble(
 
 def transpose(columns: Sequence[Sequence[T]], size: int) -> list[list[T]]:
     """Lists per rule (each per subscriber) → lists per subscriber (each per rule)."""
-    rows: list[list[T]] = [[] for _ in range(size)]
-    for column in columns:
-        for i, item in enumerate(column):
-            rows[i].append(item)
-    return rows
+    if any(len(column) != size for column in columns):
+        raise ValueError(f"every rule needs one entry per subscriber ({size})")
+    if not columns:
+        return [[] for _ in range(size)]
+    return [list(row) for row in zip(*columns, strict=True)]
