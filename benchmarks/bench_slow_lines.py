@@ -111,10 +111,10 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
                         f"({elapsed:.1f} s)")
         if i < args.iperf_rounds:
             for name, reverse in (("download", True), ("upload", False)):
-                rate = iperf_round(the_lab, args.duration, reverse)
-                if rate is not None:
-                    iperf_errors[name].append(rate / truth - 1)
-                    line.append(f"iperf3 {name} {(rate / truth - 1) * 100:+.2f} %")
+                read_mbps = iperf_round(the_lab, args.duration, reverse)
+                if read_mbps is not None:
+                    iperf_errors[name].append(read_mbps / truth - 1)
+                    line.append(f"iperf3 {name} {(read_mbps / truth - 1) * 100:+.2f} %")
         print(" | ".join(line), flush=True)
     for name in ("download", "upload"):
         e = errors[name]

@@ -34,7 +34,9 @@ in the window catches up by more than ``CATCH_UP_SHARE`` of the window's bytes
 within ``CATCH_UP_SPAN_S`` (:func:`catch_up_share`), that much was held back at some moment,
 so an edge may have been too, undetectably when the window is short (a 2 Mbit/s download
 behind a 0.6 s queue held half a second of the line back across its whole window). Either
-way the estimate says so (``steady`` False) and the record is flagged ``unsteady``.
+way the estimate says so (``steady`` False) and the record is flagged ``unsteady``. So is a
+window shorter than ``MIN_STEADY_WINDOW_S`` (1 s, ten samples): runs of 2 s or less are never
+evidence.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ EDGE_SEARCH_S: Final = 2.0
 EDGE_SEARCH_SHARE: Final = 0.25
 EDGE_ITERATIONS: Final = 5
 UNSTEADY_SHARE: Final = 0.015
-MIN_STEADY_WINDOW_S: Final = 0.4
+# A window shorter than this is never steady: with 100 ms samples and read batches its edges
+# carry too much of the count's lag for lead and catch-up to see. Lab, 20 Mbit/s tbf, 10
+# rounds each (docs/measurement.md): 2 s runs had windows of 0.5-0.99 s and read up to
+# -8.8 % unflagged; 3 s runs had windows of 0.9-1.94 s, all within 0.5 %.
+MIN_STEADY_WINDOW_S: Final = 1.0
 CATCH_UP_SHARE: Final = 0.02
 CATCH_UP_SPAN_S: Final = 0.5
 # Counts are read in batches (the server's 100 ms poller, the client's 100 ms tick): one

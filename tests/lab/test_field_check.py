@@ -45,7 +45,7 @@ def check_in_lab(the_lab: Lab, url: str, root: Path, state: Path,
     return subprocess.run(
         the_lab.exec_argv(the_lab.client_ns, [
             sys.executable, "-m", "probe", "check", "--contract", str(CONTRACT),
-            "--server", url, "--duration", "3", "--json", *args]),
+            "--server", url, "--duration", "4", "--json", *args]),
         capture_output=True, text=True, timeout=180, check=False, env=env, cwd=ROOT)
 
 

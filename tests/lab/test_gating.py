@@ -46,7 +46,7 @@ from probe.hostfacts.counters import CounterReader, route_interface
 
 server = sys.argv[1]
 reader = CounterReader(route_interface(server))
-plan = MeasurePlan(duration_s=3.0, streams=2)
+plan = MeasurePlan(duration_s=4.0, streams=2)
 record = asyncio.run(measure_watched(reader, GatingPolicy(),
                                      lambda: run_measurement(plan, server)))
 print(json.dumps(record.to_json_dict()))
