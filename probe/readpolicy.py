@@ -27,6 +27,7 @@ nothing at such rates. Pure arithmetic: the adapters measure, this decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 MAX_READ_LOWAT_BYTES: Final = 256 * 1024
@@ -48,6 +49,8 @@ MIN_READ_LOWAT_BYTES: Final = 64 * 1024
 MIN_SLOW_READ_LOWAT_BYTES: Final = 4 * 1024
 
 MAX_TICK_READ_BYTES_PER_S: Final = 2_500_000  # 20 Mbit/s per stream
+# A tick's reads never loop forever on a socket that keeps filling: at most this many buffers.
+MAX_TICK_READS: Final = 4
 ENTER_HEADROOM: Final = 4
 LEAVE_HEADROOM: Final = 3
 LEAVE_RATE_SHARE: Final = 1.25
@@ -96,3 +99,20 @@ def server_retune_tick_s(lowat_bytes: int) -> float:
 def worth_changing(current: int, wanted: int) -> bool:
     """A new mark is set when it differs by a quarter or more, or drops to 1 (a body's tail)."""
     return wanted != current and (wanted == 1 or abs(wanted - current) >= current // 4)
+
+
+def read_burst(read: Callable[[], int | None], take: Callable[[int], bool],
+               capacity_bytes: int) -> None:
+    """A tick's reads of what the kernel holds for one stream (both ends' drain loop).
+
+    ``read`` fills the buffer and returns the count; None or 0 mean nothing to take now
+    (``EAGAIN``; an end of stream or an error, which the transport's own read reports, since
+    the kernel wakes it for those whatever the mark). ``take`` counts what was read and says
+    whether the body wants more. A read shorter than the buffer took all there was.
+    """
+    for _ in range(MAX_TICK_READS):
+        count = read()
+        if not count:
+            return
+        if not take(count) or count < capacity_bytes:
+            return

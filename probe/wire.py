@@ -123,3 +123,27 @@ def stamp_sample(samples: list[tuple[float, int]], now: float, before: int,
     if now - samples[-1][0] > 2 * SERVER_SAMPLE_INTERVAL_S and 0 < before < received:
         samples.append((now, before))
     samples.append((now, received))
+
+
+class ReceivedTimeline:
+    """The server's samples of one upload body, shaped as :class:`UploadAnswer` carries them.
+
+    One per body, whichever path reads it (aiohttp's parser or the hand-off's sink). Time is
+    the server's monotonic clock, passed in: a count is stamped at a read at most every
+    ``SERVER_SAMPLE_INTERVAL_S`` (twice after a gap, :func:`stamp_sample`), and the body's end
+    is always stamped.
+    """
+
+    def __init__(self, start_s: float) -> None:
+        self.samples: list[tuple[float, int]] = [(start_s, 0)]
+        self._last_s = start_s
+
+    def read(self, now_s: float, before: int, received: int) -> None:
+        """A read took the count from ``before`` to ``received`` at ``now_s``."""
+        if now_s - self._last_s >= SERVER_SAMPLE_INTERVAL_S:
+            stamp_sample(self.samples, now_s, before, received)
+            self._last_s = now_s
+
+    def end(self, now_s: float, received: int) -> None:
+        if self.samples[-1][1] != received:
+            self.samples.append((now_s, received))

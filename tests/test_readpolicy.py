@@ -64,3 +64,23 @@ class TestBatchMarks:
         assert rp.worth_changing(100_000, 125_000)
         assert rp.worth_changing(100_000, 1)
         assert rp.worth_changing(1, 4096)
+
+
+class TestReadBurst:
+    """The drain loop both ends run at a tick."""
+
+    def test_stops_at_a_short_read_nothing_or_enough(self) -> None:
+        reads = iter([100, 100, 40, 100])
+        taken: list[int] = []
+        rp.read_burst(lambda: next(reads), lambda n: taken.append(n) is None, 100)
+        assert taken == [100, 100, 40]  # a short read took all there was
+        taken.clear()
+        rp.read_burst(lambda: None, lambda n: taken.append(n) is None, 100)
+        assert taken == []  # EAGAIN, end of stream or an error: the transport reports those
+        rp.read_burst(lambda: 100, lambda n: taken.append(n) is None and len(taken) < 2, 100)
+        assert taken == [100, 100]  # the body wanted no more
+
+    def test_at_most_max_tick_reads(self) -> None:
+        taken: list[int] = []
+        rp.read_burst(lambda: 100, lambda n: taken.append(n) is None, 100)
+        assert len(taken) == rp.MAX_TICK_READS

@@ -39,3 +39,14 @@ def test_a_read_after_a_gap_is_stamped_twice() -> None:
     assert samples[-1] == (0.10, 2000)
     wire.stamp_sample(samples, 1.10, 2000, 9000)  # a 1 s stall, then 7000 bytes at once
     assert samples[-2:] == [(1.10, 2000), (1.10, 9000)]
+
+
+def test_received_timeline_samples_at_most_every_interval_and_at_the_end() -> None:
+    step = wire.SERVER_SAMPLE_INTERVAL_S
+    timeline = wire.ReceivedTimeline(10.0)
+    timeline.read(10.0 + step / 2, 0, 500)  # too soon after the start: not stamped
+    timeline.read(10.0 + step, 500, 1000)
+    timeline.read(10.0 + step * 1.5, 1000, 1500)  # too soon again
+    timeline.end(10.0 + step * 1.6, 1500)
+    timeline.end(10.0 + step * 1.7, 1500)  # the end is stamped once
+    assert timeline.samples == [(10.0, 0), (10.0 + step, 1000), (10.0 + step * 1.6, 1500)]

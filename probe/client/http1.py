@@ -23,7 +23,13 @@ from typing import Any, Final
 
 from probe.client import fastpaths
 from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
-from probe.readpolicy import client_read_lowat_bytes, read_on_tick, valve_bytes, worth_changing
+from probe.readpolicy import (
+    client_read_lowat_bytes,
+    read_burst,
+    read_on_tick,
+    valve_bytes,
+    worth_changing,
+)
 
 # Big enough that one recv_into drains what a 10 Gbit/s stream delivers between two event-loop
 # turns; allocated once per transfer direction and shared by its streams (it is only written
@@ -38,7 +44,6 @@ READ_BUFFER_BYTES: Final = 1 << 20
 # Slow bodies are drained at the sampler's tick, which wakes the process anyway, instead of by
 # wake-ups of their own; which ones, and their SO_RCVLOWAT safety valve: probe.readpolicy. An
 # end of stream or an error wakes the loop whatever the mark, and the transport reports them.
-MAX_DRAIN_READS: Final = 4
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
 
@@ -245,18 +250,20 @@ class HttpConnection(asyncio.BufferedProtocol):
     def _drain(self, fd: int) -> None:
         """Count what the kernel holds of a counted body, without waiting for a wake-up."""
         view = self._view
-        for _ in range(MAX_DRAIN_READS):
+
+        def read() -> int | None:
             if not self._counting:
-                return
+                return None
             try:
-                count = os.readv(fd, [view])
+                return os.readv(fd, [view])
             except OSError:  # nothing there (EAGAIN), or an error the transport will report
-                return
-            if count == 0:
-                return  # end of stream: the transport's own read reports it
+                return None
+
+        def take(count: int) -> bool:
             self.buffer_updated(count)
-            if count < len(view):
-                return
+            return self._counting
+
+        read_burst(read, take, len(view))
 
     # -- parsing (small data only) -----------------------------------------------------------
     def _feed(self, data: bytes) -> None:

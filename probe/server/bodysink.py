@@ -23,6 +23,7 @@ from probe.readpolicy import (
     MAX_TICK_READ_BYTES_PER_S,
     MIN_SLOW_READ_LOWAT_BYTES,
     SLOW_BATCH_TICK_S,
+    read_burst,
     read_on_tick,
     server_read_lowat_bytes,
     server_retune_tick_s,
@@ -31,7 +32,6 @@ from probe.readpolicy import (
 )
 from probe.server.framing import BodyFraming
 from probe.server.poller import (
-    MAX_READS_PER_POLL,
     POLL_INTERVAL_S,
     SharedPoller,
     read_into,
@@ -72,10 +72,7 @@ class BodySink(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self.finished: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.after_body_bytes = 0
-        self.samples: list[tuple[float, int]] | None = [] if sample else None
-        self._last_t = time.monotonic()
-        if self.samples is not None:
-            self.samples.append((self._last_t, 0))
+        self._timeline = wire.ReceivedTimeline(time.monotonic()) if sample else None
         self._socket: Any = None
         self._lowat = 1
         self._tick_bytes = 0
@@ -84,6 +81,11 @@ class BodySink(asyncio.BufferedProtocol):
         self._poller: SharedPoller | None = None  # set while the shared poller reads us
         self._poll_t = 0.0
         self._poll_bytes = 0
+
+    @property
+    def samples(self) -> list[tuple[float, int]] | None:
+        """The body's timeline so far (None: not sampled)."""
+        return None if self._timeline is None else self._timeline.samples
 
     @property
     def received_bytes(self) -> int:
@@ -159,15 +161,14 @@ class BodySink(asyncio.BufferedProtocol):
             self._stop_polling()
             return
         fd, view = self._socket.fileno(), self._view
-        for _ in range(MAX_READS_PER_POLL):
-            count = read_into(fd, view)
-            if count is None:
-                break
+
+        def take(count: int) -> bool:
             self._feed(self._buffer, count)
-            if self.finished.done():
-                return  # _finish paused the transport; detach() ends the polling
-            if count < len(view):
-                break
+            return not self.finished.done()
+
+        read_burst(lambda: read_into(fd, view), take, len(view))
+        if self.finished.done():
+            return  # _finish paused the transport; detach() ends the polling
         received = self._framing.payload_bytes
         if now > self._poll_t:
             rate_bytes_per_s = (received - self._poll_bytes) / (now - self._poll_t)
@@ -216,11 +217,8 @@ class BodySink(asyncio.BufferedProtocol):
         before = framing.payload_bytes
         used = framing.feed(data, nbytes)
         received = framing.payload_bytes
-        if self.samples is not None:
-            now = time.monotonic()
-            if now - self._last_t >= wire.SERVER_SAMPLE_INTERVAL_S:
-                wire.stamp_sample(self.samples, now, before, received)
-                self._last_t = now
+        if self._timeline is not None:
+            self._timeline.read(time.monotonic(), before, received)
         if received > self._max_bytes:
             self._finish(f"body exceeds the cap of {self._max_bytes} bytes")
         elif framing.done:
@@ -230,8 +228,8 @@ class BodySink(asyncio.BufferedProtocol):
     def _finish(self, reason: str | None) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.pause_reading()
-        if self.samples is not None and self.samples[-1][1] != self.received_bytes:
-            self.samples.append((time.monotonic(), self.received_bytes))
+        if self._timeline is not None:
+            self._timeline.end(time.monotonic(), self.received_bytes)
         if not self.finished.done():
             self.finished.set_result(reason)
 

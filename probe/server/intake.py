@@ -51,12 +51,8 @@ async def consume_body(
     if claimed is not None:
         return await _consume_handed_off(request, *claimed, max_bytes=max_bytes, max_s=max_s,
                                          sample=sample)
-    intake = Intake()
     clock = time.monotonic
-    interval_s = wire.SERVER_SAMPLE_INTERVAL_S
-    last_t = clock()
-    if sample:
-        intake.samples.append((last_t, 0))
+    timeline = wire.ReceivedTimeline(clock()) if sample else None
     received = 0
     try:
         async with asyncio.timeout(max_s):
@@ -72,19 +68,16 @@ async def consume_body(
                         fields={wire.FIELD_MAX_BYTES: max_bytes},
                         max_size=max_bytes, actual_size=received,
                     )
-                if sample:
-                    now = clock()
-                    if now - last_t >= interval_s:
-                        wire.stamp_sample(intake.samples, now, before, received)
-                        last_t = now
+                if timeline is not None:
+                    timeline.read(clock(), before, received)
     except TimeoutError:
         raise json_error(
             web.HTTPRequestTimeout, f"upload exceeded the {max_s:g} s duration cap", close=True,
         ) from None
-    intake.received_bytes = received
-    if sample and intake.samples[-1][1] != received:
-        intake.samples.append((clock(), received))
-    return intake
+    if timeline is None:
+        return Intake(received)
+    timeline.end(clock(), received)
+    return Intake(received, timeline.samples)
 
 
 async def _consume_handed_off(

@@ -23,8 +23,6 @@ import weakref
 from typing import Final, Protocol
 
 POLL_INTERVAL_S: Final = 0.1
-# A poll never loops forever on a socket that keeps filling: at most this many full buffers.
-MAX_READS_PER_POLL: Final = 4
 
 
 class Polled(Protocol):
