@@ -155,8 +155,8 @@ def key_handler(args: argparse.Namespace) -> int:
 
 def export_handler(args: argparse.Namespace) -> int:
     _require_crypto()
-    from probe.cli.history_cmd import parse_when
     from probe.cli.store_cmd import default_probe_id, open_store, resolve_db
+    from probe.cli.timeargs import parse_when
     from probe.evidence.pack import build_pack
 
     since = parse_when(args.since, "--since")

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import re
 import socket
 import sys
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probe.cli import argtypes
 from probe.cli.store_cmd import DB_HELP, open_store, print_json, require_existing, resolve_db
+from probe.cli.timeargs import WHEN_HELP, parse_when
 from probe.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -33,39 +32,6 @@ EXPORT_COLUMNS = (
     "upload_bytes", "streams", "duration_s", "flags", "voided",
 )
 FORMAT_OF_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-WHEN_HELP = ("an ISO 8601 time with offset (2026-03-01T18:00Z), a plain date (2026-03-01: "
-             "that UTC calendar day) or an age (90m, 24h, 7d, 2w)")
-
-
-def parse_when(text: str | None, flag: str, *, end: bool = False,
-               now: datetime | None = None) -> datetime | None:
-    """An aware UTC instant from ``--since``/``--until`` text (see WHEN_HELP).
-
-    A plain date is 00:00 UTC of that day; for ``--until`` (``end``) it is 00:00 of the next
-    day, so the whole day is included (``--until`` is exclusive).
-    """
-    if text is None:
-        return None
-    match = _RELATIVE.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        pass
-    else:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start + timedelta(days=1) if end else start
-    from probe.errors import RecordFormatError
-    from probe.measurement import parse_utc
-
-    try:
-        return parse_utc(text)
-    except RecordFormatError:
-        raise UsageError(f"{flag} {text!r}: give {WHEN_HELP}") from None
 
 
 def _query(args: argparse.Namespace, *, newest_first: bool, limit: int | None) -> HistoryQuery:

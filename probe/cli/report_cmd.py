@@ -88,7 +88,7 @@ def _say(text: str) -> None:
 
 
 def _when(text: str | None, flag: str) -> datetime | None:
-    from probe.cli.history_cmd import parse_when
+    from probe.cli.timeargs import parse_when
 
     return parse_when(text, flag, end=flag == "--to")  # a plain --to date includes its day
 

@@ -222,7 +222,7 @@ def _log_events() -> None:
 
 def _forward_once(args: argparse.Namespace, path: Path, config: SinkConfig, writer: Any,
                   policy: Any) -> int:
-    from probe.cli.history_cmd import parse_when
+    from probe.cli.timeargs import parse_when
     from probe.errors import SinkError
     from probe.sinks.forwarder import Forwarder
 
