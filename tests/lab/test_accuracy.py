@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -26,21 +27,43 @@ def measure_in_lab(the_lab: Lab, url: str, *args: str) -> subprocess.CompletedPr
         capture_output=True, text=True, timeout=120, check=False)
 
 
+def steady_record(the_lab: Lab, url: str, expected: dict[str, float], *args: str
+                  ) -> dict[str, Any]:
+    """A run whose every direction is steady and within ±TOLERANCE of ``expected``.
+
+    A direction the estimator calls steady must be right: that is asserted at once. One that
+    is flagged unsteady is no evidence either way (the product's promise is "right or
+    flagged"; a busy machine makes the server's reads late and bursty), so the run is
+    repeated once; the second run must be steady.
+    """
+    for attempt in (1, 2):
+        proc = measure_in_lab(the_lab, url, *args)
+        assert proc.returncode == 0, proc.stderr
+        record: dict[str, Any] = json.loads(proc.stdout)
+        unsteady = []
+        for name, truth in expected.items():
+            measured = record[f"{name}_mbps"]
+            if not record[name]["steady"]:
+                unsteady.append(f"{name} {measured:.2f} (flagged)")
+                continue
+            assert measured == pytest.approx(truth, rel=TOLERANCE), (
+                f"{name}: {measured:.2f} Mbit/s vs ground truth {truth:.2f}, not flagged")
+        if not unsteady:
+            return record
+        assert attempt == 1, f"flagged twice: {unsteady}"
+    raise AssertionError("unreachable")
+
+
 class TestGoodputMatchesShaper:
     """Both directions read the shaped rate's goodput within ±3 % at 20 and 100 Mbit/s."""
 
     @pytest.mark.parametrize("rate_mbps", [20, 100])
     def test_both_directions(self, shaped_lab: Lab, lab_server: str, rate_mbps: int) -> None:
         shaped_lab.shape(down_mbps=rate_mbps, up_mbps=rate_mbps)
-        proc = measure_in_lab(shaped_lab, lab_server, "--duration", "5", "--direction", "both",
-                              "--no-store")
-        assert proc.returncode == 0, proc.stderr
-        record = json.loads(proc.stdout)
         expected = rate_mbps * 1448 / 1514
-        for key in ("download_mbps", "upload_mbps"):
-            measured = record[key]
-            assert measured == pytest.approx(expected, rel=TOLERANCE), (
-                f"{key}: {measured:.2f} Mbit/s vs ground truth {expected:.2f}")
+        record = steady_record(shaped_lab, lab_server,
+                               {"download": expected, "upload": expected},
+                               "--duration", "5", "--direction", "both", "--no-store")
         # A shaped queue fills under load, so round trips measured beside the transfer must be
         # longer than idle ones; a loaded latency no larger than idle means it was not sampled
         # during the transfer.
@@ -50,11 +73,9 @@ class TestGoodputMatchesShaper:
     def test_asymmetric_link(self, shaped_lab: Lab, lab_server: str) -> None:
         """A 50/10 line reads 50 down and 10 up: directions are not mixed up."""
         shaped_lab.shape(down_mbps=50, up_mbps=10)
-        proc = measure_in_lab(shaped_lab, lab_server, "--duration", "4", "--no-store")
-        assert proc.returncode == 0, proc.stderr
-        record = json.loads(proc.stdout)
-        assert record["download_mbps"] == pytest.approx(50 * 1448 / 1514, rel=TOLERANCE)
-        assert record["upload_mbps"] == pytest.approx(10 * 1448 / 1514, rel=TOLERANCE)
+        steady_record(shaped_lab, lab_server,
+                      {"download": 50 * 1448 / 1514, "upload": 10 * 1448 / 1514},
+                      "--duration", "4", "--no-store")
 
 
 class TestUnreachableInLab:
