@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.rawrecords import print_table, save_raw  # noqa: E402
 from tests.lab.netlab import GOODPUT_SHARE, SERVER_IP, Lab, lab  # noqa: E402
 from tests.support import stop_process  # noqa: E402
 
@@ -135,13 +136,10 @@ def main() -> int:
             stop_process(server)
     load = os.getloadavg()
     print(f"load after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print("| Mbit/s | dir | length | rounds | MB (median) | bytes vs fixed | moved data s "
-          "| direction s | error median | error worst | flagged | stop reasons |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
-    out = ROOT / "benchmarks" / "results" / f"auto-duration-{stamp:%Y%m%d-%H%M}.json"
-    out.write_text(json.dumps(raw) + "\n", encoding="utf-8")
-    print(f"raw records: {out.relative_to(ROOT)}")
+    print_table(("Mbit/s", "dir", "length", "rounds", "MB (median)", "bytes vs fixed",
+                 "moved data s", "direction s", "error median", "error worst", "flagged",
+                 "stop reasons"), rows)
+    save_raw("auto-duration", stamp, raw)
     return 0
 
 

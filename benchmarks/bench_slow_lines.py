@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.rawrecords import print_table, save_raw  # noqa: E402
 from tests.lab.netlab import GOODPUT_SHARE, SERVER_IP, Lab, lab  # noqa: E402
 from tests.support import stop_process  # noqa: E402
 
@@ -163,13 +164,10 @@ def main() -> int:
         finally:
             stop_process(server)
             stop_process(iperf)
-    print("| Mbit/s | queue | dir | rounds | median error | worst error | flagged | "
-          "outside ±2 % unflagged | iperf3 median error (rounds) | longest run s (both dirs) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(summary))
-    out = ROOT / "benchmarks" / "results" / f"slow-lines-{stamp:%Y%m%d-%H%M}.json"
-    out.write_text(json.dumps(raw) + "\n", encoding="utf-8")
-    print(f"raw records: {out.relative_to(ROOT)}")
+    print_table(("Mbit/s", "queue", "dir", "rounds", "median error", "worst error", "flagged",
+                 "outside ±2 % unflagged", "iperf3 median error (rounds)",
+                 "longest run s (both dirs)"), summary)
+    save_raw("slow-lines", stamp, raw)
     return 0
 
 
