@@ -63,6 +63,11 @@ class DirectionResult:
     be counted where it must be (an upload the server did not answer for; flagged).
     ``steady``: whether the window showed a steady rate (None: not judged, e.g. old records).
     ``elapsed_s``: how long the direction took, connecting and draining included.
+    ``client_cpu_s``: the client process's CPU time during it; ``cpu_allowance``: the CPUs it
+    may use (a cgroup CPU quota, e.g. 0.1, or the CPUs it may run on); ``cpu_periods``,
+    ``cpu_throttled_periods``, ``cpu_throttled_s``: the quota's periods in which its group ran
+    during the direction, how many of them ended in throttling, and for how long (None: no
+    quota, another engine, or an older record). They explain ``client_cpu_limited``.
     """
 
     goodput_mbps: float | None
@@ -84,6 +89,11 @@ class DirectionResult:
     stop_reason: str | None = None
     stopped_at_s: float | None = None
     rate_precision: float | None = None
+    client_cpu_s: float | None = None
+    cpu_allowance: float | None = None
+    cpu_periods: int | None = None
+    cpu_throttled_periods: int | None = None
+    cpu_throttled_s: float | None = None
 
 
 # What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
@@ -321,6 +331,11 @@ def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "stop_reason": result.stop_reason,
         "stopped_at_s": result.stopped_at_s,
         "rate_precision": result.rate_precision,
+        "client_cpu_s": result.client_cpu_s,
+        "cpu_allowance": result.cpu_allowance,
+        "cpu_periods": result.cpu_periods,
+        "cpu_throttled_periods": result.cpu_throttled_periods,
+        "cpu_throttled_s": result.cpu_throttled_s,
     }
 
 
@@ -360,11 +375,20 @@ def _direction_from(
         stop_reason=None if details.get("stop_reason") is None else str(details["stop_reason"]),
         stopped_at_s=_optional_float(details, "stopped_at_s"),
         rate_precision=_optional_float(details, "rate_precision"),
+        client_cpu_s=_optional_float(details, "client_cpu_s"),
+        cpu_allowance=_optional_float(details, "cpu_allowance"),
+        cpu_periods=_optional_int(details, "cpu_periods"),
+        cpu_throttled_periods=_optional_int(details, "cpu_throttled_periods"),
+        cpu_throttled_s=_optional_float(details, "cpu_throttled_s"),
     )
 
 
 def _optional_float(details: Mapping[str, Any], key: str) -> float | None:
     return None if details.get(key) is None else float(details[key])
+
+
+def _optional_int(details: Mapping[str, Any], key: str) -> int | None:
+    return None if details.get(key) is None else int(details[key])
 
 
 def _optional_bool(value: object) -> bool | None:

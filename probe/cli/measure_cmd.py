@@ -237,6 +237,19 @@ def _stopped(result: DirectionResult) -> str:
             f"{why.get(result.stop_reason or '', result.stop_reason or 'unknown')}{precision}")
 
 
+def _cpu(result: DirectionResult) -> str:
+    """What the client's CPU did in a direction, for a ``client_cpu_limited`` record."""
+    elapsed = result.elapsed_s or 0.0
+    used = "" if result.client_cpu_s is None or elapsed <= 0 else \
+        f"client used {result.client_cpu_s / elapsed:.2f} CPU"
+    allowed = "" if result.cpu_allowance is None else f" of {result.cpu_allowance:.2f} allowed"
+    throttled = ""
+    if result.cpu_periods and result.cpu_throttled_periods is not None:
+        throttled = (f", throttled in {result.cpu_throttled_periods} of {result.cpu_periods} "
+                     f"quota periods ({result.cpu_throttled_s or 0.0:.1f} s)")
+    return f"{used}{allowed}{throttled}".lstrip(", ")
+
+
 def render_summary(m: Measurement) -> str:
     """A short human summary of one record."""
     length = (f"auto, at most {m.duration_s:g} s" if m.duration_auto
@@ -258,6 +271,8 @@ def render_summary(m: Measurement) -> str:
         )
         if m.duration_auto and result.stopped_at_s is not None:
             lines.append(f"{'':<9} {_stopped(result)}")
+        if "client_cpu_limited" in m.flags and (cpu := _cpu(result)):
+            lines.append(f"{'':<9} {cpu}")
     if m.latency is not None:
         lines.append(f"latency   {m.latency.median_ms:10.2f} ms       (min "
                      f"{m.latency.min_ms:.2f} ms, jitter {m.latency.jitter_ms:.2f} ms, "

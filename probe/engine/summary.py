@@ -17,8 +17,10 @@ trips and its own CPU time. This module decides what is reported:
   flagged ``unsteady``: its edges may still have been held back, so it is no evidence;
 * loaded latency is the median of the round trips taken inside the throughput window only
   (sent after its start, answered before its end), not during connecting or draining;
-* a direction during which the client process used >= ``CLIENT_CPU_LIMIT_SHARE`` of one CPU is
-  flagged ``client_cpu_limited``: the figure may be the probe's ceiling, not the line's.
+* a direction during which the client process used >= ``CLIENT_CPU_LIMIT_SHARE`` of the CPU it
+  may use (one CPU, or less under a cgroup quota), or whose group was throttled in >=
+  ``CPU_THROTTLED_SHARE`` of the quota's periods, is flagged ``client_cpu_limited``: the figure
+  may be the probe's ceiling, not the line's (:func:`cpu_limited`).
 
 All raw samples are kept in the record so any other statistic can be recomputed later.
 """
@@ -38,6 +40,14 @@ from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measure
 
 # Python on one core: above this share of a CPU the client itself may be the bottleneck.
 CLIENT_CPU_LIMIT_SHARE: Final = 0.9
+# A group held to a CPU quota is stopped for the rest of each period once it has spent its
+# quota (at 10 % of a 100 ms period: 90 ms in which the client neither reads nor sends). A
+# client waiting on a slow line uses little CPU and is throttled rarely, if ever (start-up and
+# connecting can spend one or two periods' quota); one that is throttled in a fifth of the
+# periods it ran in was stopped by its CPU again and again through the transfer, not once.
+# This also catches a quota shared with other processes of the group, where the client's own
+# share stays below CLIENT_CPU_LIMIT_SHARE of the quota but the group's runs out.
+CPU_THROTTLED_SHARE: Final = 0.2
 
 FLAG_UPLOAD_NOT_COUNTED: Final = "upload_not_counted"
 # Foreign engines only (see summarise_direction): their upload figure is the client's count.
@@ -60,6 +70,10 @@ class DirectionObservation:
     this direction's clock, that the server's merged timeline starts at (its 0).
     ``fed_until_s``: for upload, when the client stopped giving the streams new data (on this
     direction's clock); what was queued then still arrives later, at a falling rate.
+    ``cpu_allowance``: the CPUs the client process may use (its cgroup CPU quota, e.g. 0.1,
+    or the CPUs it may run on), None if unknown; ``cpu_periods``/``cpu_throttled_periods``/
+    ``cpu_throttled_s``: during the direction, the quota's enforcement periods in which the
+    group ran, in how many it was throttled and for how long (None: no quota, or unknown).
     """
 
     samples: tuple[Sample, ...]
@@ -79,6 +93,23 @@ class DirectionObservation:
     stop_reason: str | None = None
     stopped_at_s: float | None = None
     rate_precision: float | None = None
+    cpu_allowance: float | None = None
+    cpu_periods: int | None = None
+    cpu_throttled_periods: int | None = None
+    cpu_throttled_s: float | None = None
+
+
+def cpu_limited(obs: DirectionObservation) -> bool:
+    """Whether the client's CPU may have set the direction's figure: it used >=
+    ``CLIENT_CPU_LIMIT_SHARE`` of what it may use (one CPU, its Python runs on one; less under
+    a quota), or its group was throttled in >= ``CPU_THROTTLED_SHARE`` of the periods."""
+    if obs.client_cpu_s is not None and obs.elapsed_s > 0:
+        usable = 1.0 if obs.cpu_allowance is None else min(1.0, obs.cpu_allowance)
+        if obs.client_cpu_s / obs.elapsed_s >= CLIENT_CPU_LIMIT_SHARE * usable:
+            return True
+    return (obs.cpu_periods is not None and obs.cpu_throttled_periods is not None
+            and obs.cpu_periods > 0
+            and obs.cpu_throttled_periods / obs.cpu_periods >= CPU_THROTTLED_SHARE)
 
 
 def rtts_inside(obs: DirectionObservation, start_s: float, end_s: float) -> tuple[float, ...]:
@@ -137,11 +168,7 @@ def summarise_direction(
         flags.append(FLAG_UPLOAD_NOT_COUNTED)
     if obs.streams_completed < planned_streams:
         flags.append(f"{name}_streams_ended_early")
-    if (
-        obs.client_cpu_s is not None
-        and obs.elapsed_s > 0
-        and obs.client_cpu_s / obs.elapsed_s >= CLIENT_CPU_LIMIT_SHARE
-    ):
+    if cpu_limited(obs):
         flags.append(FLAG_CPU_LIMITED)
     estimate = estimate_throughput(samples, limit_s, from_s)
     if counted and not estimate.steady:
@@ -163,6 +190,11 @@ def summarise_direction(
         stop_reason=obs.stop_reason,
         stopped_at_s=obs.stopped_at_s,
         rate_precision=obs.rate_precision,
+        client_cpu_s=obs.client_cpu_s,
+        cpu_allowance=obs.cpu_allowance,
+        cpu_periods=obs.cpu_periods,
+        cpu_throttled_periods=obs.cpu_throttled_periods,
+        cpu_throttled_s=obs.cpu_throttled_s,
     )
     return result, tuple(flags)
 
