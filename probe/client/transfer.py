@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from probe import wire
+from probe.client import cpuquota
 from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
 from probe.client.http1 import Response, check_status
@@ -44,7 +45,7 @@ async def run_direction(
     pinger = await Pinger(address, token, plan.connect_timeout_s).open()
     loaded: list[tuple[float, float]] = []
     pings: asyncio.Task[None] | None = None
-    cpu0 = time.process_time()
+    cpu0, allowance0 = time.process_time(), cpuquota.read_allowance()
     t0 = loop.time()
     try:
         pings = asyncio.create_task(ping_every(pinger, plan.loaded_ping_interval_s, loaded))
@@ -57,10 +58,10 @@ async def run_direction(
             pings.cancel()
             await asyncio.gather(pings, return_exceptions=True)
         pinger.close()
-    return dataclasses.replace(
+    return cpuquota.annotate(dataclasses.replace(
         obs, loaded_rtts_ms=tuple(rtt for _, rtt in loaded),
         loaded_ping_times_s=tuple(t - t0 for t, _ in loaded),
-        elapsed_s=loop.time() - t0, client_cpu_s=time.process_time() - cpu0)
+        elapsed_s=loop.time() - t0, client_cpu_s=time.process_time() - cpu0), allowance0)
 
 
 def answer_wait_s(unacked_bytes: Sequence[int | None], rate_bytes_per_s: float,
