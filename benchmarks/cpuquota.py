@@ -20,6 +20,11 @@ def available() -> bool:
     return (CGROUP_CPU / "cpu.cfs_quota_us").exists()
 
 
+def group_path(tag: str) -> Path:
+    """The group :func:`cpu_quota` creates for ``tag``."""
+    return CGROUP_CPU / f"probe-bench-{tag}"
+
+
 @contextlib.contextmanager
 def cpu_quota(quota: float | None, tag: str) -> Iterator[list[str]]:
     """The argv prefix that runs a command with ``quota`` CPUs (``[]`` for none)."""
@@ -28,7 +33,7 @@ def cpu_quota(quota: float | None, tag: str) -> Iterator[list[str]]:
         return
     if not available():
         raise SystemExit(f"no cgroup v1 cpu controller at {CGROUP_CPU}: cannot apply a quota")
-    group = CGROUP_CPU / f"probe-bench-{tag}"
+    group = group_path(tag)
     group.mkdir(exist_ok=True)
     (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
     (group / "cpu.cfs_quota_us").write_text(str(int(quota * PERIOD_US)))
@@ -46,6 +51,6 @@ def throttled(quota: float | None, tag: str) -> tuple[int, int] | None:
     """``(nr_throttled, throttled_time_ns)`` of the group so far, or None without one."""
     if quota is None:
         return None
-    stat = CGROUP_CPU / f"probe-bench-{tag}" / "cpu.stat"
+    stat = group_path(tag) / "cpu.stat"
     values = dict(line.split() for line in stat.read_text().splitlines())
     return int(values["nr_throttled"]), int(values["throttled_time"])
