@@ -204,7 +204,8 @@ def _client_rules(facts: HostFacts, measurement: Measurement, down: float | None
                                text.CLIENT_FIX, covers=(label,)))
     if CPU_FLAG in measurement.flags:
         flag = Fact("measurement.flags", CPU_FLAG, f"measurement {measurement.id}",
-                    "the client used nearly a whole CPU during a transfer")
+                    "the client used nearly all the CPU it was allowed (a whole CPU or its "
+                    "quota) during a transfer, or was throttled by its quota")
         out.append(Finding("client-cpu", "client", True, (flag,), text.CLIENT_CPU,
                            text.CLIENT_FIX))
     return out

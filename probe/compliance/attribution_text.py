@@ -111,9 +111,11 @@ def client_ceiling(direction: str, ceiling_mbps: float, plan_mbps: float) -> Tex
 
 
 CLIENT_CPU: Final = {
-    "en": ("The measuring program used nearly all of a processor core during the test, so the "
-           "result may be this device's limit rather than the line's."),
-    "zh": "测速程序在测试期间几乎占满一个处理器核心，结果可能反映的是本设备的极限而非线路速率。",
+    "en": ("The measuring program used nearly all the processor time it was allowed during the "
+           "test (a whole core, or its CPU quota), so the result may be this device's limit "
+           "rather than the line's."),
+    "zh": ("测速程序在测试期间几乎用尽了允许使用的处理器时间（一个完整核心或其CPU配额），"
+           "结果可能反映的是本设备的极限而非线路速率。"),
 }
 CLIENT_FIX: Final = {
     "en": "Test again from a faster computer connected by cable, with other programs closed.",
