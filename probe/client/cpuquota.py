@@ -19,9 +19,11 @@ from ``/proc/self/mountinfo`` (a container's mount may start below the hierarchy
 else the usual places under ``/sys/fs/cgroup``. The CPUs the process may run on
 (``os.sched_getaffinity``, else ``os.cpu_count``) cap the allowance too.
 
-Anything missing (macOS, Windows, no cgroup file system, or ``ip netns exec``, which mounts a
-fresh ``/sys`` without the cgroup hierarchies) reads as None, never an exception. The parsing
-functions take text and the reader takes the root directory, so tests use a temporary tree.
+Without cgroups (macOS, Windows) the allowance is the CPUs the process may run on. In cgroups
+whose cpu hierarchy it cannot see (``ip netns exec`` mounts a fresh ``/sys`` without them; a
+container without ``/sys/fs/cgroup``) a quota may hold it unseen, so the reading is None
+(unknown), as it is for anything unreadable: never an exception. The parsing functions take
+text and the reader takes the root directory, so tests use a temporary tree.
 """
 
 from __future__ import annotations
@@ -158,14 +160,23 @@ def group_and_ancestors(path: str) -> list[str]:
 
 
 def read_allowance(root: Path = Path("/"), cpus_allowed: int | None = None) -> CpuAllowance | None:
-    """The current process's allowance as seen under ``root`` (``/`` but in tests); None when
-    nothing at all is known. ``cpus_allowed`` defaults to :func:`allowed_cpus`."""
+    """The current process's allowance as seen under ``root`` (``/`` but in tests).
+
+    None when it cannot be known: the process is in cgroups (``/proc/self/cgroup`` exists)
+    but no cpu hierarchy is mounted where it can see it (``ip netns exec``, a container
+    without ``/sys/fs/cgroup``), so a quota may hold it that it cannot read; or nothing at all
+    is known. Without cgroups (macOS, Windows) the CPUs it may run on are its allowance.
+    ``cpus_allowed`` defaults to :func:`allowed_cpus`.
+    """
     try:
         cpus = allowed_cpus() if cpus_allowed is None else cpus_allowed
-        quota = _read_quota(root)
+        own = _read(root / "proc/self/cgroup")
+        seen = (None, None) if own is None else _read_quota(root, own)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    quota_cpus, throttling = quota if quota is not None else (None, None)
+    if seen is None:
+        return None
+    quota_cpus, throttling = seen
     known = [c for c in (quota_cpus, None if cpus is None else float(cpus)) if c is not None]
     if not known:
         return None
@@ -188,11 +199,9 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _read_quota(root: Path) -> tuple[float, Throttling | None] | None:
-    """The tightest quota on the process's group path and its group's counters."""
-    own = _read(root / "proc/self/cgroup")
-    if own is None:
-        return None
+def _read_quota(root: Path, own: str) -> tuple[float | None, Throttling | None] | None:
+    """The tightest quota on the process's group path (None: none) and its group's counters;
+    None if no cpu hierarchy of the process's groups is reachable."""
     v1_path, v2_path = parse_proc_cgroup(own)
     info = _read(root / "proc/self/mountinfo")
     mounts = parse_mountinfo(info) if info is not None else [
@@ -207,7 +216,8 @@ def _read_quota(root: Path) -> tuple[float, Throttling | None] | None:
             if mount.version == version and (version == 2 or "cpu" in mount.controllers):
                 directory = root / mount.mount_point.lstrip("/")
                 if directory.is_dir():
-                    return _tightest(directory, _below(path, mount.root), version)
+                    return _tightest(directory, _below(path, mount.root), version) \
+                        or (None, None)
     return None
 
 

@@ -157,10 +157,15 @@ class TestReadingTrees:
             0.5, 0.5, Throttling(50, 45, 3.9))
 
     def test_missing_files_are_none_or_the_affinity_never_an_error(self, tmp_path: Path) -> None:
+        # No /proc/self/cgroup (macOS, Windows): no cgroups, the CPUs are the allowance.
         assert cpuquota.read_allowance(tmp_path, cpus_allowed=2) == CpuAllowance(2.0, None, None)
         tree(tmp_path, {"proc/self/cgroup": HYBRID_CGROUP, "proc/self/mountinfo": MOUNTINFO})
-        # Mounts listed but not reachable (``ip netns exec`` remounts /sys).
-        assert cpuquota.read_allowance(tmp_path, cpus_allowed=2) == CpuAllowance(2.0, None, None)
+        # In cgroups, but their mounts are not reachable (``ip netns exec`` remounts /sys): a
+        # quota may hold the process that it cannot read, so the allowance is unknown.
+        assert cpuquota.read_allowance(tmp_path, cpus_allowed=2) is None
+        tree(tmp_path, {"proc/self/mountinfo": ""})  # no cgroup mount at all: the same
+        assert cpuquota.read_allowance(tmp_path, cpus_allowed=2) is None
+        tree(tmp_path, {"proc/self/mountinfo": MOUNTINFO})
         tree(tmp_path, {"sys/fs/cgroup/cpu/router/cpu.cfs_quota_us": "10000"})  # no period
         assert cpuquota.read_allowance(tmp_path, cpus_allowed=2) == CpuAllowance(2.0, None, None)
         tree(tmp_path, {"sys/fs/cgroup/cpu/router/cpu.cfs_period_us": "100000"})  # no cpu.stat
