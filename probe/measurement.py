@@ -94,6 +94,10 @@ class DirectionResult:
     cpu_periods: int | None = None
     cpu_throttled_periods: int | None = None
     cpu_throttled_s: float | None = None
+    # Streams ended on purpose because a slow line holds too few packets for all of them
+    # (docs/measurement.md, "Number of streams"), and when; the window starts after.
+    streams_retired: int = 0
+    retired_at_s: float | None = None
 
 
 # What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
@@ -336,6 +340,8 @@ def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "cpu_periods": result.cpu_periods,
         "cpu_throttled_periods": result.cpu_throttled_periods,
         "cpu_throttled_s": result.cpu_throttled_s,
+        "streams_retired": result.streams_retired,
+        "retired_at_s": result.retired_at_s,
     }
 
 
@@ -380,6 +386,8 @@ def _direction_from(
         cpu_periods=_optional_int(details, "cpu_periods"),
         cpu_throttled_periods=_optional_int(details, "cpu_throttled_periods"),
         cpu_throttled_s=_optional_float(details, "cpu_throttled_s"),
+        streams_retired=int(details.get("streams_retired") or 0),
+        retired_at_s=_optional_float(details, "retired_at_s"),
     )
 
 

@@ -273,6 +273,10 @@ def render_summary(m: Measurement) -> str:
             lines.append(f"{'':<9} {_stopped(result)}")
         if "client_cpu_limited" in m.flags and (cpu := _cpu(result)):
             lines.append(f"{'':<9} {cpu}")
+        if result.streams_retired and result.retired_at_s is not None:
+            lines.append(f"{'':<9} {m.streams - result.streams_retired} of {m.streams} streams "
+                         f"kept from {result.retired_at_s:.1f} s: the line holds too few "
+                         "packets for more")
     if m.latency is not None:
         lines.append(f"latency   {m.latency.median_ms:10.2f} ms       (min "
                      f"{m.latency.min_ms:.2f} ms, jitter {m.latency.jitter_ms:.2f} ms, "

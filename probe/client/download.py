@@ -10,7 +10,7 @@ allows; a body that ends before the deadline is followed by the next request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from probe import wire
@@ -18,6 +18,7 @@ from probe.client.connect import ServerAddress, await_answer, open_connection, r
 from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, Response, check_status
 from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.engine.plan import MeasurePlan, Progress
+from probe.engine.streamcount import RetireCheck
 from probe.engine.summary import DirectionObservation
 from probe.errors import MeasurementTimeout, ProtocolViolation, ServerUnreachable
 
@@ -90,11 +91,22 @@ async def _keep_downloading(conn: HttpConnection, address: ServerAddress, plan: 
 
 
 async def download(address: ServerAddress, plan: MeasurePlan, token: str | None, t0: float,
-                   on_progress: Callable[[Progress], None] | None) -> DirectionObservation:
-    """Run the download streams from ``t0`` for the plan's duration; what they observed."""
+                   on_progress: Callable[[Progress], None] | None, *,
+                   loaded: Sequence[tuple[float, float]] = ()) -> DirectionObservation:
+    """Run the download streams from ``t0`` for the plan's duration; what they observed.
+
+    ``loaded``: the side channel's ``(sent at, rtt_ms)`` pings as they arrive, on the loop's
+    clock; with the rate they decide whether streams are retired
+    (:mod:`probe.engine.streamcount`): a retired stream is closed, and not counted as ended
+    early.
+    """
+    loop = asyncio.get_running_loop()
     shared = bytearray(READ_BUFFER_BYTES)
     conns = await _open_streams(address, plan, lambda: HttpConnection(shared))
     chains: list[asyncio.Task[None]] = []
+    retire = RetireCheck(len(conns))
+    active = list(conns)
+    retired_bytes = [0]  # what the retired streams had counted when they were closed
     try:
         size = await _start_download(conns[0], address, plan, token, DOWNLOAD_REQUEST_BYTES)
         await asyncio.gather(*(_start_download(c, address, plan, token, size)
@@ -106,20 +118,28 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         sampler = Sampler("download", plan, t0, on_progress)
         rule = stop_rule(plan)
 
-        def batch_reads(interval_s: float) -> None:
-            for conn in conns:
+        def on_tick(interval_s: float) -> None:
+            for conn in active:
                 conn.batch_reads(interval_s)
+            keep = retire.due(loop.time() - t0, sampler.samples,
+                              [(t - t0, rtt) for t, rtt in loaded])
+            if keep is not None and keep < len(active):
+                for index in range(keep, len(conns)):
+                    retired_bytes[0] += conns[index].body_bytes + conns[index].queued_bytes()
+                    chains[index].cancel()
+                    conns[index].close()
+                del active[keep:]
 
         def counted() -> int:
-            return sum(c.body_bytes + c.queued_bytes() for c in conns)
+            return retired_bytes[0] + sum(c.body_bytes + c.queued_bytes() for c in active)
 
         def done() -> bool:
-            return all(c.ended_at is not None for c in conns) or (
+            return all(c.ended_at is not None for c in active) or (
                 rule is not None and rule.update(sampler.samples))
 
-        await tick_until(deadline, plan, sampler, counted, done, on_tick=batch_reads)
-        stopped_at_s = asyncio.get_running_loop().time() - t0
-        ended = [c.ended_at for c in conns if c.ended_at is not None and c.ended_at < deadline]
+        await tick_until(deadline, plan, sampler, counted, done, on_tick=on_tick)
+        stopped_at_s = loop.time() - t0
+        ended = [c.ended_at for c in active if c.ended_at is not None and c.ended_at < deadline]
     finally:
         for task in chains:
             task.cancel()
@@ -133,4 +153,5 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         samples=tuple(sampler.samples), streams_started=plan.streams,
         streams_completed=len(conns) - len(ended),
         all_running_until_s=(min(ended) if ended else deadline) - t0,
-        stop_reason=reason, stopped_at_s=stopped_at_s, rate_precision=precision)
+        stop_reason=reason, stopped_at_s=stopped_at_s, rate_precision=precision,
+        streams_retired=len(conns) - len(active), retired_at_s=retire.at_s)

@@ -26,6 +26,7 @@ from probe.client.pings import Pinger, ping_every
 from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
 from probe.engine.plan import MeasurePlan, Progress
+from probe.engine.streamcount import recent_rate
 from probe.engine.summary import DirectionObservation
 from probe.errors import ServerUnreachable
 from probe.measurement import Direction, Sample
@@ -50,7 +51,7 @@ async def run_direction(
     try:
         pings = asyncio.create_task(ping_every(pinger, plan.loaded_ping_interval_s, loaded))
         if direction == "down":
-            obs = await download(address, plan, token, t0, on_progress)
+            obs = await download(address, plan, token, t0, on_progress, loaded=loaded)
         else:
             obs = await _upload(address, plan, token, t0, on_progress, loaded=loaded)
     finally:
@@ -122,15 +123,6 @@ def _acked(streams: Sequence[UploadStream]) -> int:
     return max(0, total)
 
 
-def _recent_rate(samples: Sequence[Sample], span_s: float = 1.0) -> float:
-    """Bytes per second over the last ``span_s`` of client samples (0 if unknown)."""
-    last = samples[-1]
-    first = next((s for s in samples if s.t_s >= last.t_s - span_s), samples[0])
-    if last.t_s <= first.t_s:
-        return 0.0
-    return (last.total_bytes - first.total_bytes) / (last.t_s - first.t_s)
-
-
 async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, t0: float,
                   on_progress: Callable[[Progress], None] | None, *,
                   loaded: Sequence[tuple[float, float]]) -> DirectionObservation:
@@ -178,7 +170,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         # stream behind a deep queue answers seconds after the others, and waiting for each in
         # turn with a fixed limit dropped late answers (issue #13).
         wait_s = answer_wait_s([s.unacked_bytes() for s in streams],
-                               _recent_rate(sampler.samples), plan)
+                               recent_rate(sampler.samples, 1.0) or 0.0, plan)
         done, _ = await asyncio.wait(answers, timeout=wait_s)
         received: list[wire.UploadAnswer] = []
         for answer in answers:

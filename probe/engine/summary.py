@@ -99,6 +99,10 @@ class DirectionObservation:
     cpu_periods: int | None = None
     cpu_throttled_periods: int | None = None
     cpu_throttled_s: float | None = None
+    # Download streams closed on purpose, and when (probe.engine.streamcount): the window's
+    # warm-up counts from then.
+    streams_retired: int = 0
+    retired_at_s: float | None = None
 
 
 def cpu_limited(obs: DirectionObservation) -> bool:
@@ -136,7 +140,8 @@ def summarise_direction(
     flags: list[str] = []
     samples: tuple[Sample, ...] = obs.samples
     limit_s = obs.all_running_until_s
-    from_s = 0.0
+    # After a retirement the streams left fill the line anew: the warm-up counts from it.
+    from_s = 0.0 if obs.retired_at_s is None else obs.retired_at_s
     counted_at: CountedAt = "client"
     offset_s = 0.0  # where the samples' 0 is on the direction's (the pings') clock
     transferred = samples[-1].total_bytes if samples else 0
@@ -197,6 +202,8 @@ def summarise_direction(
         cpu_periods=obs.cpu_periods,
         cpu_throttled_periods=obs.cpu_throttled_periods,
         cpu_throttled_s=obs.cpu_throttled_s,
+        streams_retired=obs.streams_retired,
+        retired_at_s=obs.retired_at_s,
     )
     return result, tuple(flags)
 
