@@ -35,6 +35,11 @@ from probe.measurement import Direction, Sample
 # the unsent bound of a fast stream (probe.sendpolicy) plus a generous in-flight window.
 ASSUMED_UNACKED_BYTES: Final = 4 * 1024 * 1024
 MAX_DRAIN_WAIT_S: Final = 60.0
+# Answers are awaited until the deadline plus this at the latest, so that a run ends within
+# its duration + 1.5 s (issue #13) even when a stream's last segment waits for a chain of
+# retransmission timeouts (seen once: a 2 Mbit/s upload answered 3.7 s after its deadline).
+# An answer later than that leaves the upload uncounted (null and flagged), never wrong.
+ANSWER_GRACE_S: Final = 1.2
 
 
 async def run_direction(
@@ -169,8 +174,9 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         # One deadline for all answers together, sized from what the sockets still hold: a
         # stream behind a deep queue answers seconds after the others, and waiting for each in
         # turn with a fixed limit dropped late answers (issue #13).
-        wait_s = answer_wait_s([s.unacked_bytes() for s in streams],
-                               recent_rate(sampler.samples, 1.0) or 0.0, plan)
+        wait_s = min(answer_wait_s([s.unacked_bytes() for s in streams],
+                                   recent_rate(sampler.samples, 1.0) or 0.0, plan),
+                     max(0.0, deadline + ANSWER_GRACE_S - loop.time()))
         done, _ = await asyncio.wait(answers, timeout=wait_s)
         received: list[wire.UploadAnswer] = []
         for answer in answers:

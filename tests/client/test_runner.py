@@ -139,6 +139,41 @@ class TestUploadAnswers:
         assert m.upload_mbps is not None
         assert m.upload_mbps > 0
 
+    async def test_an_answer_past_the_grace_leaves_the_upload_uncounted(
+            self, raw_server: RawServer) -> None:
+        """An answer later than the deadline + ANSWER_GRACE_S is not awaited: the run stays
+        within its duration bound, and the upload is null and flagged, never a guess."""
+        loop = asyncio.get_running_loop()
+        late: list[float] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await answer_pings(reader, writer)
+            t0, received = loop.time(), 0
+            while True:
+                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                received += size
+            if not late:  # one stream's answer waits, as behind a chain of timeouts
+                late.append(loop.time())
+                await asyncio.sleep(transfer.ANSWER_GRACE_S + 2.0)
+            body = json.dumps({"received_bytes": received,
+                               "samples": [[t0, 0], [loop.time(), received]]}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+
+        url = await raw_server(handler)
+        plan = MeasurePlan(duration_s=2.0, streams=3, directions=("up",), connect_timeout_s=5.0)
+        m = await run_measurement(plan, url)
+        assert m.upload is not None
+        assert m.upload.elapsed_s is not None
+        assert m.upload.elapsed_s < 2.0 + transfer.ANSWER_GRACE_S + 0.3
+        assert "upload_not_counted" in m.flags
+        assert m.upload_mbps is None
+
     def test_the_wait_is_sized_from_what_is_unacknowledged(self) -> None:
         """2 MB still unacknowledged at 250 kB/s (2 Mbit/s): 16 s of drain allowed, + timeout."""
         plan = MeasurePlan(connect_timeout_s=1.0)
