@@ -28,19 +28,20 @@ TOLERANCE = 0.02
 DURATION_S = 6.0
 DURATION_BOUND_S = 1.5
 DSL_BURST_BYTES = 2 * 1514
-# Known misses (issue #13, not yet met): with the short queue at 2 and 5 Mbit/s a reading can
-# be 2.5-4 % low without a flag (seen: upload -2.7 %, downloads at 5 Mbit/s -2.9 and -3.8 %);
-# the 8-packet queue may leave the link under-filled (iperf3 read -5 % with 3 packets), or
-# the window's edges were both held back. Kept visible as non-strict xfails, not hidden.
-_SHORT_QUEUE_MISS = pytest.mark.xfail(
-    reason="issue #13: 2.5-4 % low unflagged on the 20 ms queue at 2-5 Mbit/s in some runs",
+# Known miss (issue #13, not yet met): a 5 Mbit/s upload behind the short queue can read
+# 2-2.5 % low without a flag (lab, 10 s runs: -2.10 and -2.44 % of 4). Four streams under-fill
+# the ~9 packets the line holds in flight; downloads retire to fewer streams for this
+# (probe.engine.streamcount), uploads cannot yet (docs/measurement.md, "Number of streams").
+# Kept visible as a non-strict xfail, not hidden.
+_SHORT_QUEUE_UPLOAD_MISS = pytest.mark.xfail(
+    reason="issue #13: a 5 Mbit/s upload behind the 20 ms queue can read 2-2.5 % low unflagged",
     strict=False)
 # (downlink, uplink) Mbit/s, queue s: together they cover uplinks 0.5/1/2/5 and downlinks 2/5.
 CASES = [
     pytest.param(2.0, 0.5, 0.02, id="2-0.5-queue20ms"),
-    pytest.param(5.0, 1.0, 0.02, id="5-1-queue20ms", marks=_SHORT_QUEUE_MISS),
-    pytest.param(2.0, 2.0, 0.02, id="2-2-queue20ms", marks=_SHORT_QUEUE_MISS),
-    pytest.param(5.0, 5.0, 0.02, id="5-5-queue20ms", marks=_SHORT_QUEUE_MISS),
+    pytest.param(5.0, 1.0, 0.02, id="5-1-queue20ms"),
+    pytest.param(2.0, 2.0, 0.02, id="2-2-queue20ms"),
+    pytest.param(5.0, 5.0, 0.02, id="5-5-queue20ms", marks=_SHORT_QUEUE_UPLOAD_MISS),
     pytest.param(2.0, 0.5, 0.6, id="2-0.5-queue600ms"),
     pytest.param(5.0, 1.0, 0.6, id="5-1-queue600ms"),
     pytest.param(2.0, 2.0, 0.6, id="2-2-queue600ms"),
@@ -98,14 +99,16 @@ def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
     within the same duration bound.
 
     Without TIOCOUTQ the upload ends its feeding by the queueing delay the loaded pings see
-    plus what waits unsent (probe/client/transfer.py, ``_drain_s``). Behind the 20 ms queue
-    it shares the fast path's known short-queue misses (xfail below, accuracy only).
+    plus what waits unsent (probe/client/transfer.py, ``_drain_s``). An answer later than the
+    deadline + ``ANSWER_GRACE_S`` (a tail segment waiting out a chain of timeouts: once in
+    ~40 CI runs) is not awaited and the upload is left uncounted; then the run is repeated
+    once, as a user would. Accuracy is asserted as for the fast path.
     """
     shaped_lab.shape(down_mbps=5.0, up_mbps=2.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
     record = measure(shaped_lab, lab_server, portable=True)
-    found = problems(record, 5.0, 2.0)
-    assert [p for p in found if " took " in p] == [], found
+    assert [p for p in problems(record, 5.0, 2.0) if " took " in p] == [], record["flags"]
+    if "upload_not_counted" in record["flags"]:
+        record = measure(shaped_lab, lab_server, portable=True)
+    assert problems(record, 5.0, 2.0) == [], record["flags"]
     assert record["download_mbps"] is not None
     assert record["upload"]["counted_at"] == "server"
-    if found:
-        pytest.xfail(f"issue #13 short-queue miss: {found} {record['flags']}")
