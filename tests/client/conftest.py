@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -43,6 +44,29 @@ async def token_server() -> AsyncIterator[RunningServer]:
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 RawServer = Callable[[RawHandler], Awaitable[str]]
+
+
+async def read_chunked_upload(reader: asyncio.StreamReader) -> list[list[float]]:
+    """Read a chunked upload body to its last chunk; its ``[[t, cumulative bytes], ...]``
+    from the moment the body started, as the server's answer carries them."""
+    loop = asyncio.get_running_loop()
+    samples: list[list[float]] = [[loop.time(), 0]]
+    while True:
+        size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+        await reader.readexactly(size + 2)
+        if size == 0:
+            return samples
+        samples.append([loop.time(), samples[-1][1] + size])
+
+
+async def send_upload_answer(writer: asyncio.StreamWriter, received: int,
+                             samples: list[list[float]]) -> None:
+    """Answer an upload as the server does (what it received, and when), then close."""
+    body = json.dumps({"received_bytes": received, "samples": samples}).encode()
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    await writer.drain()
+    writer.close()
 
 
 async def answer_pings(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 
 import pytest
 
@@ -18,7 +17,13 @@ from probe.errors import (
     UsageError,
 )
 from probe.server import RunningServer, ServerConfig, start_server
-from tests.client.conftest import RawServer, answer_pings, measured_both
+from tests.client.conftest import (
+    RawServer,
+    answer_pings,
+    measured_both,
+    read_chunked_upload,
+    send_upload_answer,
+)
 from tests.support import free_port
 
 
@@ -112,23 +117,11 @@ class TestUploadAnswers:
 
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await answer_pings(reader, writer)
-            t0, received, samples = loop.time(), 0, []
-            while True:
-                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
-                await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                received += size
-                samples.append([loop.time(), received])
+            samples = await read_chunked_upload(reader)
             if not answered:  # the first stream to finish answers late
                 answered.append(loop.time())
                 await asyncio.sleep(0.8)
-            body = json.dumps({"received_bytes": received,
-                               "samples": [[t0, 0], *samples]}).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-            writer.close()
+            await send_upload_answer(writer, int(samples[-1][1]), samples)
 
         url = await raw_server(handler)
         plan = MeasurePlan(duration_s=2.0, streams=3, directions=("up",), connect_timeout_s=1.0)
@@ -148,22 +141,11 @@ class TestUploadAnswers:
 
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await answer_pings(reader, writer)
-            t0, received = loop.time(), 0
-            while True:
-                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
-                await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                received += size
+            samples = await read_chunked_upload(reader)
             if not late:  # one stream's answer waits, as behind a chain of timeouts
                 late.append(loop.time())
                 await asyncio.sleep(transfer.ANSWER_GRACE_S + 2.0)
-            body = json.dumps({"received_bytes": received,
-                               "samples": [[t0, 0], [loop.time(), received]]}).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-            writer.close()
+            await send_upload_answer(writer, int(samples[-1][1]), samples)
 
         url = await raw_server(handler)
         plan = MeasurePlan(duration_s=2.0, streams=3, directions=("up",), connect_timeout_s=5.0)

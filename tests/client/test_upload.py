@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 
 import pytest
@@ -13,7 +12,7 @@ from probe.client import run_measurement, upload, uploadbody
 from probe.client.connect import parse_server_url
 from probe.engine.plan import MeasurePlan
 from probe.server import RunningServer
-from tests.client.conftest import RawServer, answer_pings
+from tests.client.conftest import RawServer, answer_pings, send_upload_answer
 
 
 def _payloads(size: int) -> list[bytes]:
@@ -51,12 +50,7 @@ class TestUploadBody:
                     problems.append(f"chunk {index} differs from the framed buffer")
                 received += size
                 index += 1
-            body = json.dumps({"received_bytes": received,
-                               "samples": [[t0, 0], [loop.time(), received]]}).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-            writer.close()
+            await send_upload_answer(writer, received, [[t0, 0], [loop.time(), received]])
 
         url = await raw_server(handler)
         m = await run_measurement(MeasurePlan(duration_s=1.0, streams=2, directions=("up",)),
