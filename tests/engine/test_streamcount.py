@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from probe.cli.measure_cmd import render_summary
+from probe.engine.plan import MeasurePlan
 from probe.engine.streamcount import (
     CHECK_AT_S,
     CHECK_BY_S,
@@ -16,8 +20,8 @@ from probe.engine.streamcount import (
     recent_rate,
     streams_to_keep,
 )
-from probe.engine.summary import DirectionObservation, summarise_direction
-from probe.measurement import Sample
+from probe.engine.summary import DirectionObservation, build_measurement, summarise_direction
+from probe.measurement import Measurement, Sample
 
 MBIT = 1e6 / 8  # bytes/s per Mbit/s
 
@@ -114,3 +118,32 @@ class TestSummaryAfterRetirement:
         assert result.window_start_s >= 2.3
         assert result.retired_at_s == 1.3
         assert flags == ()
+
+
+class TestRecord:
+    """The record says how many streams were retired and when; old records load as none."""
+
+    def build(self) -> Measurement:
+        samples = tuple(Sample(t / 10, int(625_000 * t / 10)) for t in range(61))
+        obs = DirectionObservation(samples=samples, streams_started=4, streams_completed=4,
+                                   all_running_until_s=6.0, elapsed_s=6.0, streams_retired=3,
+                                   retired_at_s=1.3)
+        return build_measurement(
+            MeasurePlan(streams=4, duration_s=6.0), measurement_id="m1",
+            started_at=datetime(2026, 11, 29, 9, tzinfo=UTC), server="http://127.0.0.1:1",
+            idle_rtts_ms=[1.0], download=obs, upload=None)
+
+    def test_round_trip_and_summary(self) -> None:
+        m = self.build()
+        details = m.to_json_dict()["download"]
+        assert (details["streams_retired"], details["retired_at_s"]) == (3, 1.3)
+        assert Measurement.from_json_dict(m.to_json_dict()) == m
+        assert "1 of 4 streams kept from 1.3 s" in render_summary(m)
+        assert not any("ended_early" in flag for flag in m.flags)
+
+    def test_old_record_loads_with_none_retired(self) -> None:
+        data = self.build().to_json_dict()
+        del data["download"]["streams_retired"], data["download"]["retired_at_s"]
+        old = Measurement.from_json_dict(data)
+        assert old.download is not None
+        assert (old.download.streams_retired, old.download.retired_at_s) == (0, None)
