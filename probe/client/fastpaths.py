@@ -10,9 +10,9 @@ Linux (with a selector event loop) offers, and what the client does without it:
   sent. They give the rate that crossed the line, let a slow stream top its unsent queue up
   exactly, end the upload so that its last byte arrives near the deadline, and size the wait
   for the server's answers (without them: the rate handed to the kernel, smoothed; the upload
-  stops feeding by the queueing delay the loaded pings see plus what waits unsent, which
-  behind deep queues on the slowest lines still lets it drain past its bound; the wait
-  assumes a full send buffer);
+  stops feeding by the queueing delay the loaded pings see plus what waits unsent, or by
+  what was handed over beyond the rate the kernel now takes, whichever is longer; the wait
+  assumes a full send buffer, up to the deadline + ``ANSWER_GRACE_S``);
 * ``SO_RCVLOWAT`` batching of download reads and draining slow bodies at the sample tick
   (without it, every arriving segment wakes the loop: more CPU, same bytes);
 * upload streams written by ``loop.add_writer`` on the raw socket (a Proactor loop on Windows

@@ -92,18 +92,23 @@ def queue_delay_s(loaded: Sequence[tuple[float, float]]) -> float | None:
 
 
 def _drain_s(streams: Sequence[UploadStream], elapsed_s: float,
-             queue_delay: float | None) -> float:
+             queue_delay: float | None, sent_rate: float | None = None) -> float:
     """How long what the streams hold takes to cross the line (0: not known).
 
     What is queued or in flight at the deadline must still cross the line before the server
     can answer: behind a 0.6 s queue at 0.5 Mbit/s that was 2-3 s. So the streams stop being
     fed that long before the deadline and their last bytes arrive about then; the window ends
     before that moment, so the reading is not biased, and the run ends near its duration.
-    Where the kernel says how much it holds (``TIOCOUTQ``), that is the measure. Without it
-    (the portable path) it is the bottleneck's queueing delay, read from the loaded pings,
-    plus what waits unsent in the streams (user space and the kernel's bounded queue). The
-    rate is the mean since the start: the acknowledged count stalls in every loss recovery,
-    and a stalled rate would stop the streams seconds early.
+    Where the kernel says how much it holds (``TIOCOUTQ``), that is the measure. The rate is
+    the mean since the start: the acknowledged count stalls in every loss recovery, and a
+    stalled rate would stop the streams seconds early.
+
+    Without it (the portable path) the larger of two estimates: the bottleneck's queueing
+    delay, read from the loaded pings, plus what waits unsent in the streams (user space and
+    the kernel's bounded queue); and what was handed over beyond the rate the kernel now
+    takes it at (``sent_rate``, bytes/s over the last two seconds), since the start. The second
+    sees the send buffers the first cannot: at 0.5 Mbit/s behind 600 ms they held 2.9 s of
+    the line where the first saw 1.4 s, and every answer came too late to be counted.
     """
     sent = sum(s.sent_payload_bytes for s in streams)
     held = [s.unacked_bytes() for s in streams]
@@ -113,9 +118,13 @@ def _drain_s(streams: Sequence[UploadStream], elapsed_s: float,
         unacked = sum(h for h in held if h is not None)
         acked = sent - unacked
         return unacked * elapsed_s / acked if acked > 0 else 0.0
+    beyond_rate_s = 0.0
+    if sent_rate is not None and sent_rate > 0:
+        beyond_rate_s = max(0.0, sent / sent_rate - elapsed_s)
     if queue_delay is None:
-        return 0.0
-    return queue_delay + sum(s.unsent_bytes() for s in streams) * elapsed_s / sent
+        return beyond_rate_s
+    return max(beyond_rate_s,
+               queue_delay + sum(s.unsent_bytes() for s in streams) * elapsed_s / sent)
 
 
 def _acked(streams: Sequence[UploadStream]) -> int:
@@ -155,7 +164,8 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                 stream.tune(interval_s)
             now = loop.time()
             if not finished and now >= t0 + plan.duration_s / 2 \
-                    and now + _drain_s(streams, now - t0, queue_delay_s(loaded)) >= deadline:
+                    and now + _drain_s(streams, now - t0, queue_delay_s(loaded),
+                                       recent_rate(sampler.samples, 2.0)) >= deadline:
                 finished.append(loop.create_future())  # stop feeding: see _drain_s
             if rule is not None and not finished:
                 # The adaptive rule judges what crossed the line, as near as the client can

@@ -180,7 +180,23 @@ class TestDrainWithoutTiocoutq:
         assert transfer._drain_s(streams, 4.0, 0.6) == pytest.approx(1.0)  # type: ignore[arg-type]
         assert transfer._drain_s(streams, 4.0, None) == 0.0  # type: ignore[arg-type]
 
+    def test_what_was_handed_over_beyond_the_rate_counts_too(self) -> None:
+        """Send buffers the pings cannot see: 200 kB handed over in 4 s at a line that now
+        takes 40 kB/s means 5 s of sending for 4 s elapsed, so 1 s of line is still held."""
+        streams = [_Held(100_000, None, 2_000), _Held(100_000, None, 2_000)]
+        # Pings and unsent alone: 0.1 s + 4 kB at 50 kB/s = 0.18 s.
+        assert transfer._drain_s(streams, 4.0, 0.1) == pytest.approx(0.18)  # type: ignore[arg-type]
+        assert transfer._drain_s(streams, 4.0, 0.1, 40_000.0) == \
+            pytest.approx(1.0)  # type: ignore[arg-type]
+        assert transfer._drain_s(streams, 4.0, None, 40_000.0) == \
+            pytest.approx(1.0)  # type: ignore[arg-type]
+        # A rate at or above the mean since the start: nothing beyond it; the pings decide.
+        assert transfer._drain_s(streams, 4.0, 0.1, 60_000.0) == \
+            pytest.approx(0.18)  # type: ignore[arg-type]
+
     def test_the_kernel_count_wins_where_known(self) -> None:
         streams = [_Held(100_000, 20_000, 10_000), _Held(100_000, 20_000, 10_000)]
         # 40 kB held of 160 kB acknowledged in 4 s: 1 s.
         assert transfer._drain_s(streams, 4.0, 5.0) == pytest.approx(1.0)  # type: ignore[arg-type]
+        assert transfer._drain_s(streams, 4.0, 5.0, 10.0) == \
+            pytest.approx(1.0)  # type: ignore[arg-type]
