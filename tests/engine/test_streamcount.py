@@ -30,11 +30,11 @@ class TestStreamsToKeep:
     @pytest.mark.parametrize(("rate_mbps", "rtt_s", "kept"), [
         (5.0, 0.022, 1),     # 20 ms tbf queue at 5 Mbit/s: ~9 packets in flight
         (2.0, 0.050, 1),     # the 8-packet minimum queue at 2 Mbit/s
-        (10.0, 0.022, 3),    # ~19 packets: three streams of six or more
+        (10.0, 0.022, 1),    # ~19 packets: one stream of twelve or more
         (5.0, 0.6, 4),       # deep queue: ~260 packets
-        (0.5, 0.6, 4),       # 0.5 Mbit/s behind 600 ms: ~26 packets, just enough for four
-        (100.0, 0.005, 4),   # fibre with a shallow buffer: ~43 packets
-        (1000.0, 0.001, 4),
+        (0.5, 0.6, 2),       # 0.5 Mbit/s behind 600 ms: ~26 packets, two streams of 13
+        (100.0, 0.005, 3),   # fibre with a shallow buffer: ~43 packets
+        (1000.0, 0.001, 4),  # ~86 packets
     ])
     def test_lab_and_field_lines(self, rate_mbps: float, rtt_s: float, kept: int) -> None:
         assert streams_to_keep(4, rate_mbps * MBIT, rtt_s) == kept
