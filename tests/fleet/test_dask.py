@@ -14,7 +14,7 @@ from probe.compliance.fleet import evaluate_fleet
 from probe.dataset.parquet import describe, read_measurements
 from probe.report.summary import ordered, summarise
 from probe.scaleout.dask_report import evaluate_on_dask
-from tests.support import run_cli
+from tests.support import run_cli, run_clis
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +33,7 @@ def test_cli_dask_equals_single_process(fleet: Path) -> None:
     assert len(describe(fleet / "measurements").files) >= 4
     base = ["report", "--source", f"parquet:{fleet / 'measurements'}", "--contracts",
             str(fleet / "contracts"), "--by", "plan,region", "--json", "--per-subscriber"]
-    local = run_cli(base)
-    dask = run_cli([*base, "--engine", "dask", "--workers", "2"])
+    local, dask = run_clis([base, [*base, "--engine", "dask", "--workers", "2"]])
     assert local.returncode == 0, local.stderr
     assert dask.returncode == 0, dask.stderr
     assert "partition 4 of" in dask.stderr  # progress per partition

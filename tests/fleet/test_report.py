@@ -4,14 +4,12 @@ every source kind (Parquet, the SQLite store, real InfluxDB 1.x), and bad input 
 from __future__ import annotations
 
 import json
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from probe.compliance.confidence import clopper_pearson
-from tests.support import run_cli
+from tests.support import run_cli, run_clis
 
 DB = "fleet"
 
@@ -26,25 +24,26 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def report(*args: str) -> dict:
-    result = run_cli(["report", "--format", "json", *args])
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    [data] = reports(args)
+    return data
+
+
+def reports(*arg_lists: tuple[str, ...]) -> list[dict]:
+    """``probe report --format json`` for each argument list (two at a time), in order."""
+    results = run_clis([["report", "--format", "json", *args] for args in arg_lists])
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    return [json.loads(result.stdout) for result in results]
 
 
 def evaluate_all(fleet: Path, measurements: Path | None = None,
                  files: list[Path] | None = None, *extra: str) -> dict[str, dict]:
-    """``probe evaluate --json`` over each contracts file against the JSON lines.
-
-    Two at a time: each run is one process busy on one core (~2 s), and CI has two.
-    """
-    def evaluate(contracts: Path) -> subprocess.CompletedProcess[str]:
-        return run_cli(["evaluate", "--contract", str(contracts), "--measurements",
-                        str(measurements or fleet / "measurements.jsonl"), "--json", *extra])
-
+    """``probe evaluate --json`` over each contracts file against the JSON lines."""
     out = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(evaluate, files or sorted((fleet / "contracts").glob("*.toml"))))
-    for result in results:
+    for result in run_clis([
+            ["evaluate", "--contract", str(contracts), "--measurements",
+             str(measurements or fleet / "measurements.jsonl"), "--json", *extra]
+            for contracts in files or sorted((fleet / "contracts").glob("*.toml"))]):
         assert result.returncode in (0, 4, 5), result.stderr
         for line in result.stdout.splitlines():
             item = json.loads(line)
@@ -128,8 +127,9 @@ class TestSources:
                           "--out", str(out), "--db", str(tmp_path / "probe.db")])
         assert result.returncode == 0, result.stderr
         args = ("--contracts", str(out / "contracts"), "--by", "plan", "--per-subscriber")
-        from_store = report("--source", f"sqlite:{tmp_path / 'probe.db'}", *args)
-        from_parquet = report("--source", f"parquet:{out / 'measurements'}", *args)
+        from_store, from_parquet = reports(
+            ("--source", f"sqlite:{tmp_path / 'probe.db'}", *args),
+            ("--source", f"parquet:{out / 'measurements'}", *args))
         assert from_store["meta"]["measurements"] > 400
         for data in (from_store, from_parquet):
             data["meta"].pop("source")
@@ -146,8 +146,9 @@ class TestSources:
         assert stored["results"][0]["series"][0]["values"][0][1] == len(lines)
         args = ("--contracts", str(fleet / "contracts"), "--by", "plan,region",
                 "--per-subscriber")
-        from_influx = report("--source", f"influx:{influxdb1.url}?db={DB}", *args)
-        from_parquet = report("--source", f"parquet:{fleet / 'measurements'}", *args)
+        from_influx, from_parquet = reports(
+            ("--source", f"influx:{influxdb1.url}?db={DB}", *args),
+            ("--source", f"parquet:{fleet / 'measurements'}", *args))
         assert from_influx["meta"]["measurements"] == len(lines)
         for data in (from_influx, from_parquet):
             data["meta"].pop("source")
