@@ -75,7 +75,9 @@ def iperf_server(shaped_lab: Lab) -> Iterator[None]:
 def cross_traffic(the_lab: Lab, seconds: int) -> subprocess.Popen[str]:
     """iperf3 at CROSS_MBPS of payload from the client (a household upload, say)."""
     proc = the_lab.popen(the_lab.client_ns, [
-        "iperf3", "-c", SERVER_IP, "-b", f"{CROSS_MBPS}M", "-t", str(seconds)],
+        # 8 KiB writes: with iperf3's default 128 KiB blocks a 2 Mbit/s flow is two bursts a
+        # second, and a gate window of about a second saw 1.5 or 2 Mbit/s by its alignment.
+        "iperf3", "-c", SERVER_IP, "-b", f"{CROSS_MBPS}M", "-l", "8K", "-t", str(seconds)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)  # connected and at rate before the gate looks
     return proc
