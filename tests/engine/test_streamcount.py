@@ -29,10 +29,11 @@ MBIT = 1e6 / 8  # bytes/s per Mbit/s
 class TestStreamsToKeep:
     @pytest.mark.parametrize(("rate_mbps", "rtt_s", "kept"), [
         (5.0, 0.022, 1),     # 20 ms tbf queue at 5 Mbit/s: ~9 packets in flight
-        (2.0, 0.050, 1),     # the 8-packet minimum queue at 2 Mbit/s
+        (2.0, 0.050, 4),     # below 4 Mbit/s every stream is kept
+        (4.0, 0.030, 1),     # ~10 packets at 4 Mbit/s
         (10.0, 0.022, 1),    # ~19 packets: one stream of twelve or more
         (5.0, 0.6, 4),       # deep queue: ~260 packets
-        (0.5, 0.6, 2),       # 0.5 Mbit/s behind 600 ms: ~26 packets, two streams of 13
+        (0.5, 0.6, 4),       # 0.5 Mbit/s behind 600 ms: below 4 Mbit/s
         (100.0, 0.005, 3),   # fibre with a shallow buffer: ~43 packets
         (1000.0, 0.001, 4),  # ~86 packets
     ])
