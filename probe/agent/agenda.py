@@ -73,9 +73,14 @@ class Agenda:
     def campaign_status(self, valid: Sequence[datetime]) -> CampaignStatus | None:
         return None if self.campaign is None else self.campaign.status(valid)
 
-    def plan(self, now: datetime, state: AgentState,
-             valid: Sequence[datetime]) -> tuple[Slot, AgentState]:
-        """The next slot (possibly already due) and the state with campaign end noted."""
+    def plan(self, now: datetime, state: AgentState, valid: Sequence[datetime], *,
+             at_once: bool = False) -> tuple[Slot, AgentState]:
+        """The next slot (possibly already due) and the state with campaign end noted.
+
+        ``at_once``: a test was asked for now (``probe agent --runs N``'s first), so the slot
+        is due now: not spread, not off the minute, not held back by an earlier run's retry
+        backoff. A campaign slot not yet due becomes a regular one; the campaign counts the
+        test like any other valid one and plans around it."""
         campaign_due = None
         if self.campaign is not None and state.campaign_completed_at is None:
             campaign_due = self.campaign.next_due(now, valid, self.rand)
@@ -94,6 +99,8 @@ class Agenda:
             if slot is None or regular < slot.at:
                 slot = Slot(regular, "regular")
         assert slot is not None
+        if at_once:
+            return Slot(now, slot.kind if slot.at <= now else "regular"), state
         if state.not_before is not None and slot.at < state.not_before:
             slot = Slot(state.not_before, slot.kind)
         return slot, state

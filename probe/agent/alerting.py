@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING
 
 from probe.agent.alertstate import AlertState, Step, TestOutcome, observe
 from probe.agent.config import AlertsConfig
+from probe.agent.logjson import event
 from probe.errors import ProbeError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from probe.agent.storethread import StoreThread
     from probe.alert import Alert
     from probe.alerts import AlertSender
     from probe.compliance.verdict import TestVerdict
     from probe.measurement import Measurement
 
-log = logging.getLogger("probe.agent")
 ALERTS_KEY = "alerts"
 
 
@@ -75,3 +78,28 @@ class Alerting:
             except ProbeError as exc:
                 errors.append(str(exc))
         return errors
+
+    async def deliver(self, alerts: Sequence[Alert], notes: Sequence[str], store: StoreThread,
+                      *, at: datetime, probe_id: str, subscriber_id: str) -> None:
+        """Log the confirmation notes, send the transitions, and keep them in the store (as
+        agent events, with the alert state beside them)."""
+        from probe.store import AgentEvent
+
+        for note in notes:
+            event("confirmation", detail=note)
+        for error in await self.send(alerts):
+            event("alert not sent", level=logging.WARNING, error=error)
+        state_json = self.state.to_json_dict()
+        events = [AgentEvent(at=at, kind="alert", probe_id=probe_id, subscriber_id=subscriber_id,
+                             detail=a.to_json_dict()) for a in alerts]
+
+        def keep() -> None:
+            db = store.db()
+            for one in events:
+                db.save_event(one)
+            db.put_state(ALERTS_KEY, state_json)
+
+        await store.call(keep)
+        for alert in alerts:
+            event("alert", status=alert.status, criterion=alert.criterion,
+                  subscriber=alert.subscriber)

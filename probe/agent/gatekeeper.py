@@ -1,9 +1,10 @@
 """Gating wired to the host: sample the counters over the window, read them around a test.
 
 The decisions are :mod:`probe.agent.gating`'s; this module only reads counters (through
-:class:`probe.hostfacts.counters.CounterReader`) and sleeps. The daemon's gate loop stores each
-deferral or skip as an agent event (:func:`event_of`) with the rates seen, so ``probe status``
-and the evidence show why a scheduled test did not run when planned.
+:class:`probe.hostfacts.counters.CounterReader`) and sleeps. The gate loop
+(:func:`wait_for_quiet`) has each deferral or skip stored as an agent event (:func:`event_of`)
+with the rates seen, so ``probe status`` and the evidence show why a scheduled test did not
+run when planned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from probe.agent.gating import Deferral, GateDecision, GatingPolicy, annotate, decide
+from probe.agent.logjson import event
+from probe.agent.waiting import Sleeper
 from probe.hostfacts.counters import CounterReader
 from probe.measurement import Measurement
 from probe.store import AgentEvent
@@ -48,3 +51,31 @@ async def measure_watched(reader: CounterReader, policy: GatingPolicy,
     before = reader.counters()
     measurement = await run()
     return annotate(measurement, before, reader.counters(), policy)
+
+
+async def wait_for_quiet(reader: CounterReader, policy: GatingPolicy, sleep: Sleeper, *,
+                         keep: Callable[[AgentEvent], Awaitable[None]],
+                         now: Callable[[], datetime], probe_id: str,
+                         subscriber_id: str | None,
+                         on_deferred: Callable[[], None]) -> GateDecision | None:
+    """Wait until the line and CPU are quiet: the decision that ended the wait (``go``, or
+    ``skip`` when deferred too long), None when the agent was stopped. Each deferral and the
+    skip are kept (``keep``) as agent events; ``on_deferred`` counts a deferral."""
+    deferral = Deferral()
+    while True:
+        decision = await look(reader, policy, deferral, sleep=sleep.seconds)
+        if sleep.stop.is_set():
+            return None
+        if decision.action == "go":
+            return decision
+        await keep(event_of(decision, probe_id=probe_id, subscriber_id=subscriber_id,
+                            at=now()))
+        if decision.action == "skip" or decision.retry_in_s is None:
+            return decision
+        on_deferred()
+        event("test deferred", reason=decision.reason,
+              cross_traffic_kbps=decision.cross_traffic_kbps, cpu_load=decision.cpu_load,
+              retry_in_s=decision.retry_in_s)
+        if not await sleep.seconds(decision.retry_in_s):
+            return None
+        deferral = decision.deferral

@@ -2,7 +2,7 @@
 
 Every record carries ``ts`` (aware UTC, ISO 8601), ``level``, ``event`` (the message) and the
 event's fields (``extra={"fields": {...}}``). Flushed per line: procd and docker show nothing
-of a block-buffered pipe until it fills.
+of a block-buffered pipe until it fills. :func:`event` is how the agent's modules log one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger("probe.agent")
+
+
+def event(message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one agent event: ``message`` is its ``event``, ``fields`` its other keys."""
+    log.log(level, message, extra={"fields": fields})
 
 
 class JsonFormatter(logging.Formatter):

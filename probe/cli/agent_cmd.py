@@ -28,7 +28,8 @@ The config file is TOML; deploy/agent.example.toml documents every key. Relative
 relative to the file. Logs are JSON lines on stdout. SIGTERM/Ctrl-C stop it; a test in flight
 is abandoned, never half-stored.
 
---runs N exits after N completed tests once the outbox is empty (scripts, tests).
+--runs N starts the first test at once (the rest follow the schedule) and exits after N
+completed tests once the outbox is empty (scripts, tests).
 --check validates the config and contract, prints the plan, and exits.
 """
 
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--config", required=True, type=Path, metavar="FILE",
                         help="agent config (TOML), e.g. deploy/agent.example.toml")
     parser.add_argument("--runs", type=argtypes.positive_int, metavar="N",
-                        help="exit after N completed tests, once everything is forwarded")
+                        help="run the first test at once; exit after N completed tests, once "
+                        "everything is forwarded")
     parser.add_argument("--check", action="store_true",
                         help="validate the config and contract, print what would run, exit")
     parser.set_defaults(handler=handle)
