@@ -98,6 +98,13 @@ class DirectionResult:
     # (docs/measurement.md, "Number of streams"), and when; the window starts after.
     streams_retired: int = 0
     retired_at_s: float | None = None
+    # Download: payload that reached the host, in order or not (an upper bound, from the
+    # kernel's segment count), at the ticks of ``samples``; ``counted_ahead_share``: how much
+    # more the count moved over the window than that, as a share (> 1 %: the window's start
+    # was held back behind a lost segment; flagged unsteady; docs/measurement.md). Empty /
+    # None where not measured.
+    arrived_samples: tuple[Sample, ...] = ()
+    counted_ahead_share: float | None = None
 
 
 # What a record's rate figures count. Anything other than PAYLOAD_GOODPUT is named in the record
@@ -250,6 +257,7 @@ class Measurement:
                 "latency_ms": None if lat is None else list(lat.rtts_ms),
                 "download": _sample_pairs(down),
                 "upload": _sample_pairs(up),
+                "download_arrived": _pairs(() if down is None else down.arrived_samples),
                 "loaded_latency_down_ms": None if down is None else list(down.loaded_rtts_ms),
                 "loaded_latency_up_ms": None if up is None else list(up.loaded_rtts_ms),
             },
@@ -342,6 +350,7 @@ def _direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "cpu_throttled_s": result.cpu_throttled_s,
         "streams_retired": result.streams_retired,
         "retired_at_s": result.retired_at_s,
+        "counted_ahead_share": result.counted_ahead_share,
     }
 
 
@@ -349,6 +358,10 @@ def _sample_pairs(result: DirectionResult | None) -> list[list[float]] | None:
     if result is None:
         return None
     return [[round(s.t_s, 6), s.total_bytes] for s in result.samples]
+
+
+def _pairs(samples: Sequence[Sample]) -> list[list[float]] | None:
+    return [[round(s.t_s, 6), s.total_bytes] for s in samples] if samples else None
 
 
 def _direction_from(
@@ -388,6 +401,10 @@ def _direction_from(
         cpu_throttled_s=_optional_float(details, "cpu_throttled_s"),
         streams_retired=int(details.get("streams_retired") or 0),
         retired_at_s=_optional_float(details, "retired_at_s"),
+        arrived_samples=(tuple(Sample(float(t), int(b)) for t, b in
+                               (samples.get("download_arrived") or ()))
+                         if key == "download" else ()),
+        counted_ahead_share=_optional_float(details, "counted_ahead_share"),
     )
 
 

@@ -21,6 +21,7 @@ from probe.engine.plan import MeasurePlan, Progress
 from probe.engine.streamcount import RetireCheck
 from probe.engine.summary import DirectionObservation
 from probe.errors import MeasurementTimeout, ProtocolViolation, ServerUnreachable
+from probe.measurement import Sample
 
 DOWNLOAD_REQUEST_BYTES: Final = wire.DEFAULT_MAX_TRANSFER_BYTES
 
@@ -107,6 +108,9 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
     retire = RetireCheck(len(conns))
     active = list(conns)
     retired_bytes = [0]  # what the retired streams had counted when they were closed
+    # What reached the host, in order or not (probe.engine.arrivals); None once unknown.
+    arrived: list[Sample] | None = [Sample(0.0, 0)]
+    retired_arrived = [0]
     try:
         size = await _start_download(conns[0], address, plan, token, DOWNLOAD_REQUEST_BYTES)
         await asyncio.gather(*(_start_download(c, address, plan, token, size)
@@ -118,7 +122,17 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         sampler = Sampler("download", plan, t0, on_progress)
         rule = stop_rule(plan)
 
+        def record_arrived() -> None:
+            nonlocal arrived
+            counts = [conn.arrived_bytes() for conn in active]
+            if arrived is None or any(c is None for c in counts):
+                arrived = None
+                return
+            total = retired_arrived[0] + sum(c for c in counts if c is not None)
+            arrived.append(Sample(sampler.samples[-1].t_s, max(total, arrived[-1].total_bytes)))
+
         def on_tick(interval_s: float) -> None:
+            record_arrived()
             for conn in active:
                 conn.batch_reads(interval_s)
             keep = retire.due(loop.time() - t0, sampler.samples,
@@ -126,6 +140,7 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
             if keep is not None and keep < len(active):
                 for index in range(keep, len(conns)):
                     retired_bytes[0] += conns[index].body_bytes + conns[index].queued_bytes()
+                    retired_arrived[0] += conns[index].arrived_bytes() or 0
                     chains[index].cancel()
                     conns[index].close()
                 del active[keep:]
@@ -154,4 +169,5 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         streams_completed=len(conns) - len(ended),
         all_running_until_s=(min(ended) if ended else deadline) - t0,
         stop_reason=reason, stopped_at_s=stopped_at_s, rate_precision=precision,
-        streams_retired=len(conns) - len(active), retired_at_s=retire.at_s)
+        streams_retired=len(conns) - len(active), retired_at_s=retire.at_s,
+        arrived_samples=() if arrived is None else tuple(arrived))

@@ -15,6 +15,9 @@ Linux (with a selector event loop) offers, and what the client does without it:
   assumes a full send buffer, up to the deadline + ``ANSWER_GRACE_S``);
 * ``SO_RCVLOWAT`` batching of download reads and draining slow bodies at the sample tick
   (without it, every arriving segment wakes the loop: more CPU, same bytes);
+* ``TCP_INFO`` on a download socket: data segments received and their size, in or out of
+  order, to check that the count's window edges were not held back behind a lost segment
+  (without it, the check is not made; :mod:`probe.engine.arrivals`);
 * upload streams written by ``loop.add_writer`` on the raw socket (a Proactor loop on Windows
   has no ``add_writer``; without it, uploads go through the transport, as TLS ones do).
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import struct
 import sys
 from asyncio.trsock import TransportSocket
 from typing import Final
@@ -40,6 +44,10 @@ except ImportError:  # pragma: no cover - Windows
 
 PORTABLE_ENV: Final = "PROBE_PORTABLE"
 SIOCOUTQNSD: Final = 0x894B  # linux/sockios.h: bytes queued but not yet sent
+# struct tcp_info (linux/tcp.h): tcpi_rcv_mss and tcpi_data_segs_in (Linux >= 4.6).
+_TCP_INFO_RCV_MSS: Final = 20
+_TCP_INFO_DATA_SEGS_IN: Final = 152
+_TCP_INFO_LEN: Final = _TCP_INFO_DATA_SEGS_IN + 4
 
 # A socket, or the view of one an asyncio transport hands out (``get_extra_info("socket")``).
 SocketLike = socket.socket | TransportSocket
@@ -89,3 +97,22 @@ def unsent_bytes(sock: SocketLike) -> int | None:
     if not enabled():
         return None
     return _ioctl_int(sock, SIOCOUTQNSD)
+
+
+def segments_received(sock: SocketLike) -> tuple[int, int] | None:
+    """``(data segments received, largest payload per segment)`` from ``TCP_INFO``, or None.
+
+    Segments are counted as they arrive, in order or not (GRO-merged ones one by one), so
+    their count does not stall behind a lost segment the way the readable bytes do.
+    """
+    if not enabled() or not hasattr(socket, "TCP_INFO"):
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except (OSError, ValueError):
+        return None
+    if len(raw) < _TCP_INFO_LEN:
+        return None  # an older kernel's shorter struct
+    (mss,) = struct.unpack_from("=I", raw, _TCP_INFO_RCV_MSS)
+    (segments,) = struct.unpack_from("=I", raw, _TCP_INFO_DATA_SEGS_IN)
+    return segments, mss

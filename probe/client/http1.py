@@ -216,6 +216,17 @@ class HttpConnection(asyncio.BufferedProtocol):
         queued = fastpaths.received_unread_bytes(sock)
         return 0 if queued is None else min(queued, self._body_left)
 
+    def arrived_bytes(self) -> int | None:
+        """An upper bound on payload that reached this host, in order or not; None if unknown.
+
+        Data segments received x the largest segment's payload (``TCP_INFO``): unlike
+        ``body_bytes`` it does not stall while a lost segment is repaired. Segments that are
+        not full, repeated ones and the response heads make it read high, never low.
+        """
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        counts = None if sock is None else fastpaths.segments_received(sock)
+        return None if counts is None else counts[0] * counts[1]
+
     def batch_reads(self, interval_s: float) -> None:
         """At a sample tick: drain a slow body, then retune SO_RCVLOWAT to the stream's rate."""
         transport = self.transport

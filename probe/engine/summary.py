@@ -14,7 +14,9 @@ trips and its own CPU time. This module decides what is reported:
 * a direction whose streams did not all last the whole duration is flagged
   ``<direction>_streams_ended_early`` (the window then ends when the first one stopped);
 * a direction whose window cannot show a steady rate (``ThroughputEstimate.steady``) is
-  flagged ``unsteady``: its edges may still have been held back, so it is no evidence;
+  flagged ``unsteady``: its edges may still have been held back, so it is no evidence; so is
+  a download whose count moved more over the window than the segments that arrived
+  (:mod:`probe.engine.arrivals`): its start edge was held back behind a lost segment;
 * loaded latency is the median of the round trips taken inside the throughput window only
   (sent after its start, answered before its end), not during connecting or draining;
 * a direction during which the client process used >= ``CLIENT_CPU_LIMIT_SHARE`` of the CPU it
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from probe.engine.arrivals import counted_ahead_share, held_back_at_start
 from probe.engine.latency import idle_latency, loaded_latency_ms
 from probe.engine.plan import MeasurePlan
 from probe.engine.throughput import estimate_throughput, merge_stream_timelines
@@ -103,6 +106,9 @@ class DirectionObservation:
     # warm-up counts from then.
     streams_retired: int = 0
     retired_at_s: float | None = None
+    # Download: what reached the host, in order or not, at the same ticks as ``samples``
+    # (probe.engine.arrivals); empty where the kernel does not say.
+    arrived_samples: tuple[Sample, ...] = ()
 
 
 def cpu_limited(obs: DirectionObservation) -> bool:
@@ -178,7 +184,10 @@ def summarise_direction(
     if cpu_limited(obs):
         flags.append(FLAG_CPU_LIMITED)
     estimate = estimate_throughput(samples, limit_s, from_s)
-    if counted and not estimate.steady:
+    ahead = (counted_ahead_share(samples, obs.arrived_samples, estimate.window_start_s,
+                                 estimate.window_end_s) if counted_at == "client" else None)
+    steady = estimate.steady and not held_back_at_start(ahead)
+    if counted and not steady:
         flags.append(FLAG_UNSTEADY)
     loaded = rtts_inside(obs, estimate.window_start_s + offset_s,
                          estimate.window_end_s + offset_s)
@@ -192,7 +201,7 @@ def summarise_direction(
         loaded_rtts_ms=loaded,
         loaded_latency_ms=loaded_latency_ms(loaded),
         streams_completed=obs.streams_completed,
-        steady=estimate.steady if counted else None,
+        steady=steady if counted else None,
         elapsed_s=obs.elapsed_s,
         stop_reason=obs.stop_reason,
         stopped_at_s=obs.stopped_at_s,
@@ -204,6 +213,8 @@ def summarise_direction(
         cpu_throttled_s=obs.cpu_throttled_s,
         streams_retired=obs.streams_retired,
         retired_at_s=obs.retired_at_s,
+        arrived_samples=obs.arrived_samples if counted_at == "client" else (),
+        counted_ahead_share=ahead,
     )
     return result, tuple(flags)
 

@@ -50,6 +50,13 @@ class TestAgainstRealServer:
         assert all(b.t_s >= a.t_s and b.total_bytes >= a.total_bytes
                    for a, b in itertools.pairwise(down))
         assert m.download.transferred_bytes == down[-1].total_bytes
+        # What reached the host (TCP_INFO segments, probe.engine.arrivals): at the same ticks,
+        # never going backwards; on loopback segments are not full, so it reads high.
+        arrived = m.download.arrived_samples
+        assert [s.t_s for s in arrived] == [s.t_s for s in down]
+        assert all(b.total_bytes >= a.total_bytes for a, b in itertools.pairwise(arrived))
+        assert arrived[-1].total_bytes >= down[-1].total_bytes
+        assert m.download.counted_ahead_share is not None
         assert m.latency is not None
         assert len(m.latency.rtts_ms) == plan.ping_count
         assert m.latency.min_ms <= m.latency.median_ms

@@ -35,18 +35,18 @@ _MISS_SLOW_SHORT = ("issue #13: at 2 Mbit/s behind 20 ms a 6 s download has read
                     "low and a 0.5 Mbit/s upload 2.3 % low, unflagged")
 _MISS_UPLOAD_5 = ("issue #13: a 5 Mbit/s upload behind 20 ms can read 2-2.75 % low unflagged "
                   "(four streams under-fill ~9 packets; docs/measurement.md, Number of streams)")
-_MISS_DEEP_2 = ("issue #13: a 6 s 2 Mbit/s download behind 600 ms read +12.8 % unflagged once "
-                "in CI: the count lags for seconds in loss recovery (docs/performance.md)")
 # (downlink, uplink) Mbit/s, queue s, known miss: together they cover uplinks 0.5/1/2/5 and
-# downlinks 2/5.
+# downlinks 2/5. (A 6 s 2 Mbit/s download behind 600 ms read +12.8 % unflagged once in CI,
+# its start held back in loss recovery; the arrival check, probe/engine/arrivals.py, now
+# flags such a window, so those cases are strict again.)
 CASES = [
     pytest.param((2.0, 0.5, 0.02, _MISS_SLOW_SHORT), id="2-0.5-queue20ms"),
     pytest.param((5.0, 1.0, 0.02, None), id="5-1-queue20ms"),
     pytest.param((2.0, 2.0, 0.02, _MISS_SLOW_SHORT), id="2-2-queue20ms"),
     pytest.param((5.0, 5.0, 0.02, _MISS_UPLOAD_5), id="5-5-queue20ms"),
-    pytest.param((2.0, 0.5, 0.6, _MISS_DEEP_2), id="2-0.5-queue600ms"),
+    pytest.param((2.0, 0.5, 0.6, None), id="2-0.5-queue600ms"),
     pytest.param((5.0, 1.0, 0.6, None), id="5-1-queue600ms"),
-    pytest.param((2.0, 2.0, 0.6, _MISS_DEEP_2), id="2-2-queue600ms"),
+    pytest.param((2.0, 2.0, 0.6, None), id="2-2-queue600ms"),
     pytest.param((5.0, 5.0, 0.6, None), id="5-5-queue600ms"),
 ]
 
@@ -96,6 +96,11 @@ def test_right_or_flagged_and_bounded(shaped_lab: Lab, lab_server: str,
     record = measure(shaped_lab, lab_server)
     found = problems(record, down_mbps, up_mbps)
     assert [p for p in found if " took " in p] == [], found
+    # The download's arrivals were counted (the check ran), and they are an upper bound.
+    arrived = record["samples"]["download_arrived"]
+    assert arrived
+    assert record["download"]["counted_ahead_share"] is not None
+    assert arrived[-1][1] >= record["samples"]["download"][-1][1] * 0.99
     if found and known_miss is not None:
         pytest.xfail(f"{known_miss}: {found} {record['flags']}")
     assert found == [], record["flags"]
@@ -122,5 +127,6 @@ def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
     assert [p for p in found if " took " in p] == [], found
     assert record["download_mbps"] is not None
     assert record["upload"]["counted_at"] == "server"
+    assert record["samples"]["download_arrived"] is None  # TCP_INFO is a Linux fast path
     if found:
         pytest.xfail(f"issue #13 portable short-queue miss: {found} {record['flags']}")

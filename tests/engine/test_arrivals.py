@@ -1,0 +1,126 @@
+"""The arrival check: a count whose window starts behind a lost segment is no evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from probe.engine.arrivals import COUNTED_AHEAD_SHARE, counted_ahead_share, held_back_at_start
+from probe.engine.plan import MeasurePlan
+from probe.engine.summary import DirectionObservation, build_measurement
+from probe.measurement import Measurement, Sample
+
+RATE = 250_000  # bytes/s: a 2 Mbit/s line
+
+
+def _series(count: Callable[[float], float], duration_s: float = 6.0) -> tuple[Sample, ...]:
+    return tuple(Sample(i / 10, round(count(i / 10))) for i in range(int(duration_s * 10) + 1))
+
+
+def _wire(t: float) -> float:
+    return RATE * t
+
+
+def _held_then_released(t: float) -> float:
+    """The readable count: 0.4 s of the line held back at 3 s, released evenly by 6 s.
+
+    Lead and catch-up cannot see it: from 3 s on it is a straight line, 13 % too steep.
+    """
+    if t <= 3.0:
+        return _wire(t) - RATE * 0.4 * (t / 3.0)
+    return _wire(t) - RATE * 0.4 * (6.0 - t) / 3.0
+
+
+class TestCountedAheadShare:
+    def test_a_held_back_start_is_seen(self) -> None:
+        counted, arrived = _series(_held_then_released), _series(_wire)
+        share = counted_ahead_share(counted, arrived, 3.0, 6.0)
+        assert share == pytest.approx(0.4 / 3.4, rel=1e-3)
+        assert held_back_at_start(share)
+
+    def test_the_same_count_is_not(self) -> None:
+        series = _series(_wire)
+        assert counted_ahead_share(series, series, 3.0, 6.0) == pytest.approx(0.0, abs=1e-6)
+        assert not held_back_at_start(counted_ahead_share(series, series, 3.0, 6.0))
+
+    def test_arrivals_ahead_of_the_count_are_not_flagged(self) -> None:
+        """Repeated and short segments make arrivals read high: one-sided on purpose."""
+        counted, arrived = _series(_wire), _series(lambda t: 1.05 * _wire(t))
+        share = counted_ahead_share(counted, arrived, 3.0, 6.0)
+        assert share is not None
+        assert share < 0
+        assert not held_back_at_start(share)
+
+    def test_without_arrivals_or_bytes_there_is_no_check(self) -> None:
+        series = _series(_wire)
+        assert counted_ahead_share(series, (), 3.0, 6.0) is None
+        flat = _series(lambda t: 0.0)
+        assert counted_ahead_share(flat, series, 3.0, 6.0) is None
+        assert counted_ahead_share(series, series, 3.0, 3.0) is None
+        assert not held_back_at_start(None)
+
+    @given(st.floats(min_value=0.0, max_value=0.5), st.floats(min_value=1.0, max_value=1.1))
+    def test_never_flags_arrivals_at_or_above_the_count(self, lag_s: float, excess: float) -> None:
+        """A count that ends as far behind as it started, with arrivals >= it: not flagged."""
+        counted = _series(lambda t: max(0.0, _wire(t) - RATE * lag_s))
+        arrived = _series(lambda t: excess * _wire(t))
+        assert not held_back_at_start(counted_ahead_share(counted, arrived, 2.0, 6.0))
+
+    def test_threshold(self) -> None:
+        assert not held_back_at_start(COUNTED_AHEAD_SHARE)
+        assert held_back_at_start(COUNTED_AHEAD_SHARE + 1e-9)
+
+
+class TestInTheRecord:
+    def _build(self, down: DirectionObservation) -> Measurement:
+        return build_measurement(
+            MeasurePlan(duration_s=6.0, streams=4), measurement_id="6f1c0a56-0000-4000-8000-0",
+            started_at=datetime(2026, 11, 29, 12, tzinfo=UTC), server="http://127.0.0.1:1",
+            idle_rtts_ms=[1.0] * 5, download=down, upload=None)
+
+    def test_a_straight_but_held_back_count_is_flagged_unsteady(self) -> None:
+        counted = _series(_held_then_released)
+        plain = self._build(DirectionObservation(samples=counted, streams_started=4,
+                                                 streams_completed=4))
+        assert plain.download is not None
+        assert plain.download.steady is True  # the count alone cannot tell
+        assert plain.download_mbps == pytest.approx(RATE * 8e-6 * 3.4 / 3.0, rel=0.02)
+        m = self._build(DirectionObservation(samples=counted, streams_started=4,
+                                             streams_completed=4, arrived_samples=_series(_wire)))
+        assert m.download is not None
+        assert m.download.steady is False
+        assert "unsteady" in m.flags
+        assert m.download.counted_ahead_share is not None
+        assert m.download.counted_ahead_share > COUNTED_AHEAD_SHARE
+
+    def test_a_caught_up_count_is_not_flagged_and_survives_json(self) -> None:
+        down = DirectionObservation(samples=_series(_wire), streams_started=4,
+                                    streams_completed=4,
+                                    arrived_samples=_series(lambda t: 1.01 * _wire(t)))
+        m = self._build(down)
+        assert m.download is not None
+        assert m.download.steady is True
+        assert "unsteady" not in m.flags
+        data = m.to_json_dict()
+        assert data["download"]["counted_ahead_share"] == pytest.approx(-0.01, abs=1e-3)
+        assert len(data["samples"]["download_arrived"]) == 61
+        back = Measurement.from_json_dict(data)
+        assert back.download is not None
+        assert back.download.arrived_samples == m.download.arrived_samples
+        assert back.download.counted_ahead_share == m.download.counted_ahead_share
+
+    def test_old_records_without_arrivals_still_load(self) -> None:
+        m = self._build(DirectionObservation(samples=_series(_wire), streams_started=4,
+                                             streams_completed=4))
+        data = m.to_json_dict()
+        assert data["samples"]["download_arrived"] is None
+        del data["samples"]["download_arrived"]
+        del data["download"]["counted_ahead_share"]
+        back = Measurement.from_json_dict(data)
+        assert back.download is not None
+        assert back.download.arrived_samples == ()
+        assert back.download.counted_ahead_share is None
