@@ -22,12 +22,12 @@ ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engine
             "scaleout", "fieldreport")
 # Composition modules that sit above the adapters (no adapter may import them).
 COMPOSITION = ("probe.cli", "probe.agent", "probe.backends")
-# The agent's policy (schedule, campaign, agenda, clock decision, state, config, gating, alert
-# state) is held to the core's rule: time and randomness arrive as arguments, so a simulated
-# month runs in seconds.
+# The agent's policy (schedule, campaign, agenda, clock decision, state, config and its values
+# and table reader, gating, alert state) is held to the core's rule: time and randomness arrive
+# as arguments, so a simulated month runs in seconds.
 AGENT_POLICY = tuple(f"agent/{name}.py" for name in
-                     ("schedule", "campaign", "agenda", "clock", "state", "config", "gating",
-                      "alertstate"))
+                     ("schedule", "campaign", "agenda", "clock", "state", "config",
+                      "configvalues", "tomltable", "gating", "alertstate"))
 # The agent's modules that do I/O (the loop, its store thread, forwarding, waits, logs, alert
 # delivery): no policy module may import them.
 AGENT_IO = ("gatekeeper", "storethread", "forwarding", "waiting", "measuring", "keeping",
