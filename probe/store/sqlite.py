@@ -1,35 +1,37 @@
 """The embedded result store: one SQLite file in WAL mode holding every measurement and the outbox.
 
 Durability rule: ``save()`` returns only after the measurement (full JSON record with raw
-samples) and its outbox row are committed together and fsynced. ``synchronous=FULL`` because
-probes lose power: under WAL, ``NORMAL`` may roll back the last commits after a power cut
-(SQLite's own documentation), and FULL costs a fraction of a millisecond per measurement here
-(see docs/store-and-forward.md). ``busy_timeout`` lets ``probe measure`` and a running
-forwarder share the file. sqlite3 errors are translated into ``StoreError`` messages that
-name the file and say what to do; the file is never deleted or rewritten to "fix" it.
+samples) and its outbox row are committed together and fsynced (the connection's settings and
+error messages are :mod:`probe.store.connection`'s). This module owns the records: saving,
+querying, voiding, retention, status, the agent's named state and events, and the evidence
+views (hash chain, void marks); the outbox side is :mod:`probe.store.outbox`'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from probe.errors import StoreError
 from probe.evidence.chain import ChainedEntry
 from probe.measurement import Measurement
 from probe.store import chainlog, retention, schema
+from probe.store.connection import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    EPOCH,
+    connect,
+    from_us,
+    to_us,
+    translate_errors,
+    utc_now,
+)
+from probe.store.outbox import OutboxTables
 from probe.store.records import (
     AgentEvent,
-    DeliveredEntry,
     HistoryQuery,
-    OutboxEntry,
     PruneResult,
     RetentionPolicy,
     StoredRecord,
@@ -39,77 +41,23 @@ from probe.store.records import (
     storable_json,
 )
 
-DEFAULT_BUSY_TIMEOUT_S = 10.0
 # Retention runs after every this many saves (and on request); it is cheap but not free.
 PRUNE_EVERY_SAVES = 50
-MAX_ERROR_TEXT = 500
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
 
 
-def to_us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _ONE_US
-
-
-def from_us(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SqliteStore:
+class SqliteStore(OutboxTables):
     """The SQLite result store; also the forwarder's outbox (see probe.sinks.forwarder)."""
-
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: str,
-        *,
-        policy: RetentionPolicy,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._conn = conn
-        self.path = path
-        self.policy = policy
-        self._clock = clock
-        self._saves = 0
-
     @classmethod
     def open(
         cls,
         path: str | Path,
         *,
         policy: RetentionPolicy | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
     ) -> SqliteStore:
         """Open (creating parent directory, file and schema if needed) or raise StoreError."""
-        where = str(path)
-        if where != ":memory:":
-            try:
-                Path(where).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the directory of the result store {where}: "
-                    f"{exc.strerror or exc}"
-                ) from exc
-        conn: sqlite3.Connection | None = None
-        with translate_errors(where, "open"):
-            conn = sqlite3.connect(where, timeout=busy_timeout_s, isolation_level=None)
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal" and where != ":memory:":
-                    raise StoreError(f"the result store {where} cannot use WAL mode ({mode})")
-                conn.execute("PRAGMA synchronous = FULL")
-                conn.execute("PRAGMA foreign_keys = ON")
-                schema.migrate(conn, where)
-                _link_unchained(conn)
-            except BaseException:
-                conn.close()
-                raise
+        conn, where = connect(path, busy_timeout_s)
         return cls(conn, where, policy=policy or RetentionPolicy(), clock=clock)
 
     # -- results -------------------------------------------------------------------------------
@@ -194,8 +142,8 @@ class SqliteStore:
                 yield StoredRecord(
                     record=json.loads(rec), probe_id=probe, subscriber_id=sub,
                     contract_ref=contract, verdict=verdict,
-                    stored_at=from_us(stored) or _EPOCH, delivered_at=from_us(delivered),
-                    voided=None if v_at is None else VoidMark(from_us(v_at) or _EPOCH, v_by,
+                    stored_at=from_us(stored) or EPOCH, delivered_at=from_us(delivered),
+                    voided=None if v_at is None else VoidMark(from_us(v_at) or EPOCH, v_by,
                                                               v_why),
                 )
 
@@ -269,94 +217,6 @@ class SqliteStore:
         with translate_errors(self.path, "check"):
             return [str(row[0]) for row in self._conn.execute("PRAGMA integrity_check")]
 
-    # -- outbox (structurally satisfies probe.sinks.forwarder.Outbox) ------------------------
-
-    def pending(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
-        """Up to ``limit`` queued, non-quarantined entries with ``outbox_id > after``, in order."""
-        with translate_errors(self.path, "read the outbox of"):
-            rows = self._conn.execute(
-                "SELECT o.seq, m.figures_json, o.rejections, m.probe_id, m.subscriber_id,"
-                " m.contract_ref, m.verdict FROM outbox o JOIN measurements m USING (seq)"
-                " WHERE o.seq > ? AND o.quarantined_at_us IS NULL ORDER BY o.seq LIMIT ?",
-                (after, limit),
-            ).fetchall()
-        # One parse of one JSON array instead of thousands of json.loads calls: the per-call
-        # overhead was ~40 % of the forwarder's time.
-        all_figures = json.loads("[" + ",".join(row[1] for row in rows) + "]")
-        return [
-            OutboxEntry(
-                outbox_id=seq, figures=figures, probe_id=probe,
-                subscriber_id=sub, contract_ref=contract, verdict=verdict, rejections=rejections,
-            )
-            for (seq, _, rejections, probe, sub, contract, verdict), figures
-            in zip(rows, all_figures, strict=True)
-        ]
-
-    def mark_delivered(self, ids: Sequence[int]) -> None:
-        """Remove acknowledged entries from the outbox and stamp their delivery time."""
-        if not ids:
-            return
-        now = to_us(self._clock())
-        # One statement per table over a JSON array: thousands of ids cost one B-tree walk
-        # each instead of one statement each.
-        id_list = json.dumps([int(i) for i in ids])
-        with self._transaction("record a delivery in"):
-            self._conn.execute(
-                "INSERT OR IGNORE INTO delivered (seq, delivered_at_us) SELECT o.seq, ?"
-                " FROM outbox o WHERE o.seq IN (SELECT value FROM json_each(?))",
-                (now, id_list),
-            )
-            self._conn.execute(
-                "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", (id_list,)
-            )
-            self._conn.execute(
-                "UPDATE sink_state SET last_delivery_at_us = ? WHERE id = 1", (now,)
-            )
-
-    def record_error(
-        self,
-        message: str,
-        *,
-        rejected_ids: Sequence[int] = (),
-        quarantine_ids: Sequence[int] = (),
-    ) -> None:
-        """Remember the last sink error; count rejections; set poison entries aside."""
-        now = to_us(self._clock())
-        text = message[:MAX_ERROR_TEXT]
-        with self._transaction("record a sink error in"):
-            self._conn.execute(
-                "UPDATE sink_state SET last_error = ?, last_error_at_us = ? WHERE id = 1",
-                (text, now),
-            )
-            self._conn.executemany(
-                "UPDATE outbox SET rejections = rejections + 1, last_error = ? WHERE seq = ?",
-                [(text, i) for i in rejected_ids],
-            )
-            self._conn.executemany(
-                "UPDATE outbox SET rejections = rejections + 1, last_error = ?,"
-                " quarantined_at_us = ? WHERE seq = ?",
-                [(text, now, i) for i in quarantine_ids],
-            )
-
-    def requeue_quarantined(self) -> int:
-        """Give quarantined entries another chance (after the sink's schema was fixed)."""
-        with self._transaction("requeue quarantined entries in"):
-            cur = self._conn.execute(
-                "UPDATE outbox SET quarantined_at_us = NULL, rejections = 0"
-                " WHERE quarantined_at_us IS NOT NULL"
-            )
-            return int(cur.rowcount)
-
-    def quarantined(self) -> list[tuple[int, str, str]]:
-        """(outbox id, measurement id, last error) of every quarantined entry."""
-        with translate_errors(self.path, "read the outbox of"):
-            rows = self._conn.execute(
-                "SELECT o.seq, m.id, coalesce(o.last_error, '') FROM outbox o"
-                " JOIN measurements m USING (seq) WHERE o.quarantined_at_us IS NOT NULL"
-                " ORDER BY o.seq"
-            ).fetchall()
-        return [(int(a), str(b), str(c)) for a, b, c in rows]
-
     # -- named state of long-running writers (the agent) -----------------------------------
 
     def get_state(self, name: str) -> dict[str, Any] | None:
@@ -396,7 +256,7 @@ class SqliteStore:
             rows = self._conn.execute(
                 f"SELECT at_us, kind, probe_id, subscriber_id, detail_json FROM events {where}"
                 " ORDER BY seq DESC LIMIT ?", (*args, -1 if limit is None else limit)).fetchall()
-        return [AgentEvent(at=from_us(at) or _utc_now(), kind=k, probe_id=probe,
+        return [AgentEvent(at=from_us(at) or utc_now(), kind=k, probe_id=probe,
                            subscriber_id=sub, detail=json.loads(detail))
                 for at, k, probe, sub, detail in reversed(rows)]
 
@@ -427,109 +287,9 @@ class SqliteStore:
                 "SELECT m.id, v.voided_at_us, v.voided_by, v.reason FROM voids v"
                 " JOIN measurements m USING (seq) WHERE m.id IN (SELECT value FROM json_each(?))"
                 " ORDER BY v.voided_at_us", (json.dumps(list(ids)),)).fetchall()
-        return [{"id": i, "voided_at": (from_us(at) or _EPOCH).isoformat(), "voided_by": by,
+        return [{"id": i, "voided_at": (from_us(at) or EPOCH).isoformat(), "voided_by": by,
                  "reason": why} for i, at, by, why in rows]
-
-    # -- delivery audit (structurally satisfies probe.sinks.audit.DeliveredLog) -------------
-
-    def delivered_since(self, since: datetime | None = None) -> list[DeliveredEntry]:
-        """Acknowledged measurements started at or after ``since``, oldest first."""
-        with translate_errors(self.path, "read the deliveries of"):
-            rows = self._conn.execute(
-                "SELECT m.seq, m.id, m.probe_id, m.started_at_us FROM measurements m"
-                " JOIN delivered d USING (seq) WHERE m.started_at_us >= ?"
-                " ORDER BY m.started_at_us, m.seq",
-                (-(2**62) if since is None else to_us(since),),
-            ).fetchall()
-        return [DeliveredEntry(int(a), str(b), str(c), int(d)) for a, b, c, d in rows]
-
-    def requeue(self, ids: Sequence[int]) -> int:
-        """Put delivered measurements back in the outbox (the sink lost them); returns how many
-        were requeued. Their delivery stamp goes: they are not delivered until sent again."""
-        id_list = json.dumps([int(i) for i in ids])
-        with self._transaction("requeue measurements in"):
-            self._conn.execute(
-                "DELETE FROM delivered WHERE seq IN (SELECT value FROM json_each(?))", (id_list,))
-            cur = self._conn.execute(
-                "INSERT OR IGNORE INTO outbox (seq) SELECT m.seq FROM measurements m"
-                " WHERE m.seq IN (SELECT value FROM json_each(?))", (id_list,))
-            return int(cur.rowcount)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def close(self) -> None:
-        self._conn.close()
 
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[None]:
-        with translate_errors(self.path, action):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-
-def _link_unchained(conn: sqlite3.Connection) -> None:
-    """Link records stored before the hash chain existed (once, after migration 4)."""
-    if conn.execute("SELECT 1 FROM measurements WHERE seq NOT IN (SELECT seq FROM chain)"
-                    " LIMIT 1").fetchone() is None:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        chainlog.backfill(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-@contextmanager
-def translate_errors(path: str, action: str) -> Iterator[None]:
-    """Turn sqlite3 errors into one-line StoreErrors that say what to do."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(describe(exc, path, action)) from exc
-
-
-def describe(exc: sqlite3.Error, path: str, action: str) -> str:
-    text = str(exc)
-    low = text.lower()
-    head = f"cannot {action} the result store {path}"
-    hint: Any
-    if "full" in low:
-        hint = "the disk is full; free space (nothing already stored was lost)"
-    elif "readonly" in low or "read-only" in low:
-        hint = "the file or its directory is read-only; use a writable --db PATH"
-    elif "not a database" in low or "malformed" in low or "corrupt" in low:
-        hint = (
-            "the file is damaged or not a probe store; it was left untouched: move it aside to "
-            f"start a new store, or recover it with `sqlite3 {path} .recover`"
-        )
-    elif "locked" in low or "busy" in low:
-        hint = "another process holds it locked; retry, or check for a stuck probe process"
-    elif "unable to open" in low:
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(folder) and not os.access(folder, os.W_OK):
-            # WAL needs its -wal/-shm files beside the database, so the folder must be writable.
-            hint = f"its directory {folder} is read-only; use a writable --db PATH"
-        else:
-            hint = "the file cannot be opened (missing directory or no permission)"
-    else:
-        hint = text
-    return f"{head}: {hint} ({text})" if hint != text else f"{head}: {text}"
