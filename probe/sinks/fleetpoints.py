@@ -1,6 +1,6 @@
 """Encoders for the fleet's other measurements: window verdicts, probe status, alert transitions.
 
-Their names are declared in :mod:`probe.sinks.lineprotocol` (``SCHEMA``) beside the per-test
+Their names are declared in :mod:`probe.sinks.datamodel` (``SCHEMA``) beside the per-test
 point and documented in docs/data-model.md; the same rules hold (text in tags, every field a
 float, absent rather than empty, deterministic sorted tags).
 
