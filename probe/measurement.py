@@ -98,11 +98,11 @@ class DirectionResult:
     # (docs/measurement.md, "Number of streams"), and when; the window starts after.
     streams_retired: int = 0
     retired_at_s: float | None = None
-    # Download: payload that reached the host, in order or not (an upper bound, from the
-    # kernel's segment count), at the ticks of ``samples``; ``counted_ahead_share``: how much
-    # more the count moved over the window than that, as a share (> 1 %: the window's start
-    # was held back behind a lost segment; flagged unsteady; docs/measurement.md). Empty /
-    # None where not measured.
+    # Payload that reached the receiver (the client for download, the server for upload), in
+    # order or not: an upper bound, from the kernel's segment count, on the time base of
+    # ``samples``; ``counted_ahead_share``: how much more the count moved over the window
+    # than that, as a share (> 1.5 %: the window's start was held back behind a lost segment;
+    # flagged unsteady; docs/measurement.md). Empty / None where not measured.
     arrived_samples: tuple[Sample, ...] = ()
     counted_ahead_share: float | None = None
 
@@ -258,6 +258,7 @@ class Measurement:
                 "download": _sample_pairs(down),
                 "upload": _sample_pairs(up),
                 "download_arrived": _pairs(() if down is None else down.arrived_samples),
+                "upload_arrived": _pairs(() if up is None else up.arrived_samples),
                 "loaded_latency_down_ms": None if down is None else list(down.loaded_rtts_ms),
                 "loaded_latency_up_ms": None if up is None else list(up.loaded_rtts_ms),
             },
@@ -401,9 +402,8 @@ def _direction_from(
         cpu_throttled_s=_optional_float(details, "cpu_throttled_s"),
         streams_retired=int(details.get("streams_retired") or 0),
         retired_at_s=_optional_float(details, "retired_at_s"),
-        arrived_samples=(tuple(Sample(float(t), int(b)) for t, b in
-                               (samples.get("download_arrived") or ()))
-                         if key == "download" else ()),
+        arrived_samples=tuple(Sample(float(t), int(b)) for t, b in
+                              (samples.get(f"{key}_arrived") or ())),
         counted_ahead_share=_optional_float(details, "counted_ahead_share"),
     )
 

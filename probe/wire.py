@@ -17,7 +17,10 @@ so that any HTTP client can be pointed at a server:
                                   count just before and after a read that followed a gap,
                                   so that a stall is not interpolated away); the first sample is
                                   ``[t_start, 0]`` and the last (which may come sooner)
-                                  equals ``received_bytes``.
+                                  equals ``received_bytes``. Servers whose kernel says
+                                  add ``"arrived": [[t_s, bytes], ...]`` at the same stamps:
+                                  what reached the socket, in order or not (an upper bound,
+                                  ``probe.tcpinfo``); clients ignore it when absent.
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
 ``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
 ``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).
@@ -38,6 +41,7 @@ Auth (optional, server-side ``--token``): ``Authorization: Bearer <token>`` or `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -63,6 +67,9 @@ PARAM_BYTES: Final = "bytes"
 FIELD_MAX_BYTES: Final = "max_bytes"
 FIELD_RECEIVED_BYTES: Final = "received_bytes"
 FIELD_SAMPLES: Final = "samples"
+# Optional in an upload answer (older servers leave it out): what reached the server's socket,
+# in order or not, ``[[t_server_s, bytes], ...]`` (probe.tcpinfo, probe.engine.arrivals).
+FIELD_ARRIVED: Final = "arrived"
 PARAM_TOKEN: Final = "token"
 LIBRESPEED_CHUNK_BYTES: Final = 1_048_576
 LIBRESPEED_MAX_CHUNKS: Final = 1024
@@ -85,14 +92,22 @@ SERVER_SAMPLE_INTERVAL_S: Final = 0.05
 
 @dataclass(frozen=True, slots=True)
 class UploadAnswer:
-    """The server's answer to ``POST /upload``: what it received, and when (its clock)."""
+    """The server's answer to ``POST /upload``: what it received, and when (its clock).
+
+    ``arrived``: what reached its socket, in order or not, at the same clock (empty where the
+    server's kernel does not say, and from older servers).
+    """
 
     received_bytes: int
     samples: tuple[tuple[float, int], ...]
+    arrived: tuple[tuple[float, int], ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {FIELD_RECEIVED_BYTES: self.received_bytes,
-                FIELD_SAMPLES: [[t, n] for t, n in self.samples]}
+        data: dict[str, object] = {FIELD_RECEIVED_BYTES: self.received_bytes,
+                                   FIELD_SAMPLES: [[t, n] for t, n in self.samples]}
+        if self.arrived:
+            data[FIELD_ARRIVED] = [[t, n] for t, n in self.arrived]
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> UploadAnswer:
@@ -100,16 +115,21 @@ class UploadAnswer:
         if not isinstance(data, dict):
             raise ProtocolViolation("the server's upload answer is not a JSON object")
         received, samples = data.get(FIELD_RECEIVED_BYTES), data.get(FIELD_SAMPLES)
+        arrived = data.get(FIELD_ARRIVED, [])
         if (not isinstance(received, int) or isinstance(received, bool) or received < 0
-                or not isinstance(samples, list)):
+                or not isinstance(samples, list) or not isinstance(arrived, list)):
             raise ProtocolViolation("the server's upload answer lacks received_bytes or samples")
-        timeline = []
-        for point in samples:
-            if (not isinstance(point, list) or len(point) != 2
-                    or not all(isinstance(v, int | float) for v in point)):
-                raise ProtocolViolation(f"the server's upload sample {point!r} is not [t, bytes]")
-            timeline.append((float(point[0]), int(point[1])))
-        return cls(received, tuple(timeline))
+        return cls(received, _timeline(samples, "sample"), _timeline(arrived, "arrival"))
+
+
+def _timeline(points: list[object], what: str) -> tuple[tuple[float, int], ...]:
+    timeline = []
+    for point in points:
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(isinstance(v, int | float) for v in point)):
+            raise ProtocolViolation(f"the server's upload {what} {point!r} is not [t, bytes]")
+        timeline.append((float(point[0]), int(point[1])))
+    return tuple(timeline)
 
 
 def stamp_sample(samples: list[tuple[float, int]], now: float, before: int,
@@ -131,19 +151,37 @@ class ReceivedTimeline:
     One per body, whichever path reads it (aiohttp's parser or the hand-off's sink). Time is
     the server's monotonic clock, passed in: a count is stamped at a read at most every
     ``SERVER_SAMPLE_INTERVAL_S`` (twice after a gap, :func:`stamp_sample`), and the body's end
-    is always stamped.
+    is always stamped. ``arrivals``, if given, says what has reached the socket so far (None:
+    unknown); it is asked at each stamp only, and ``arrived`` holds the answers (empty once
+    one was unknown).
     """
 
-    def __init__(self, start_s: float) -> None:
+    def __init__(self, start_s: float,
+                 arrivals: Callable[[], int | None] | None = None) -> None:
         self.samples: list[tuple[float, int]] = [(start_s, 0)]
+        self.arrived: list[tuple[float, int]] = []
+        self._arrivals = arrivals
         self._last_s = start_s
+        self._stamp_arrived(start_s)
 
     def read(self, now_s: float, before: int, received: int) -> None:
         """A read took the count from ``before`` to ``received`` at ``now_s``."""
         if now_s - self._last_s >= SERVER_SAMPLE_INTERVAL_S:
             stamp_sample(self.samples, now_s, before, received)
+            self._stamp_arrived(now_s)
             self._last_s = now_s
 
     def end(self, now_s: float, received: int) -> None:
         if self.samples[-1][1] != received:
             self.samples.append((now_s, received))
+            self._stamp_arrived(now_s)
+
+    def _stamp_arrived(self, now_s: float) -> None:
+        if self._arrivals is None:
+            return
+        arrived = self._arrivals()
+        if arrived is None:
+            self._arrivals, self.arrived = None, []
+            return
+        last = self.arrived[-1][1] if self.arrived else 0
+        self.arrived.append((now_s, max(arrived, last)))

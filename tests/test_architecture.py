@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "probe"
 CORE = ("engine", "compliance", "evidence", "simulate", "report", "measurement.py", "wire.py",
         "units.py",
         "errors.py", "environment.py", "alert.py", "hostload.py", "readpolicy.py",
-        "sendpolicy.py")
+        "sendpolicy.py", "tcpinfo.py")
 ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines", "dataset",
             "scaleout", "fieldreport")
 # Composition modules that sit above the adapters (no adapter may import them).

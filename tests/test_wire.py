@@ -50,3 +50,49 @@ def test_received_timeline_samples_at_most_every_interval_and_at_the_end() -> No
     timeline.end(10.0 + step * 1.6, 1500)
     timeline.end(10.0 + step * 1.7, 1500)  # the end is stamped once
     assert timeline.samples == [(10.0, 0), (10.0 + step, 1000), (10.0 + step * 1.6, 1500)]
+
+
+def test_arrivals_ride_along_and_older_answers_lack_them() -> None:
+    """``arrived`` is optional: a new server's answer carries it, an older one's does not."""
+    answer = wire.UploadAnswer(4096, ((10.0, 0), (10.1, 4096)), ((10.0, 0), (10.1, 4344)))
+    decoded = json.loads(json.dumps(answer.to_json()))
+    assert decoded["arrived"] == [[10.0, 0], [10.1, 4344]]
+    assert wire.UploadAnswer.from_json(decoded) == answer
+    plain = wire.UploadAnswer(4096, ((10.0, 0), (10.1, 4096)))
+    assert "arrived" not in plain.to_json()
+    assert wire.UploadAnswer.from_json(plain.to_json()).arrived == ()
+    with pytest.raises(ProtocolViolation, match="upload arrival"):
+        wire.UploadAnswer.from_json({"received_bytes": 1, "samples": [], "arrived": [[1.0]]})
+    with pytest.raises(ProtocolViolation, match="lacks"):
+        wire.UploadAnswer.from_json({"received_bytes": 1, "samples": [], "arrived": {}})
+
+
+def test_received_timeline_asks_for_arrivals_at_its_stamps_only() -> None:
+    step = wire.SERVER_SAMPLE_INTERVAL_S
+    asked: list[int] = []
+    kernel = iter([0, 1448, 4344, 5792])
+
+    def arrivals() -> int | None:
+        asked.append(1)
+        return next(kernel)
+
+    timeline = wire.ReceivedTimeline(10.0, arrivals)
+    timeline.read(10.0 + step / 2, 0, 500)  # not stamped: not asked
+    timeline.read(10.0 + step, 500, 1000)
+    timeline.read(10.0 + 4 * step, 1000, 4000)  # after a gap: two count stamps, one arrival
+    timeline.end(10.0 + 4.5 * step, 4500)
+    assert len(asked) == 4
+    assert [t for t, _ in timeline.arrived] == [10.0, 10.0 + step, 10.0 + 4 * step,
+                                                 10.0 + 4.5 * step]
+    assert [b for _, b in timeline.arrived] == [0, 1448, 4344, 5792]
+    assert timeline.samples[-3:] == [(10.0 + 4 * step, 1000), (10.0 + 4 * step, 4000),
+                                     (10.0 + 4.5 * step, 4500)]
+
+
+def test_received_timeline_drops_arrivals_once_one_is_unknown() -> None:
+    answers = iter([0, None, 3000])
+    timeline = wire.ReceivedTimeline(10.0, lambda: next(answers))
+    timeline.read(10.0 + 1.5 * wire.SERVER_SAMPLE_INTERVAL_S, 0, 1000)
+    timeline.read(10.0 + 3 * wire.SERVER_SAMPLE_INTERVAL_S, 1000, 2000)
+    assert timeline.arrived == []
+    assert len(timeline.samples) == 3

@@ -30,10 +30,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import struct
 import sys
 from asyncio.trsock import TransportSocket
 from typing import Final
+
+from probe import tcpinfo
 
 try:  # POSIX only
     import fcntl
@@ -44,10 +45,6 @@ except ImportError:  # pragma: no cover - Windows
 
 PORTABLE_ENV: Final = "PROBE_PORTABLE"
 SIOCOUTQNSD: Final = 0x894B  # linux/sockios.h: bytes queued but not yet sent
-# struct tcp_info (linux/tcp.h): tcpi_rcv_mss and tcpi_data_segs_in (Linux >= 4.6).
-_TCP_INFO_RCV_MSS: Final = 20
-_TCP_INFO_DATA_SEGS_IN: Final = 152
-_TCP_INFO_LEN: Final = _TCP_INFO_DATA_SEGS_IN + 4
 
 # A socket, or the view of one an asyncio transport hands out (``get_extra_info("socket")``).
 SocketLike = socket.socket | TransportSocket
@@ -99,20 +96,13 @@ def unsent_bytes(sock: SocketLike) -> int | None:
     return _ioctl_int(sock, SIOCOUTQNSD)
 
 
-def segments_received(sock: SocketLike) -> tuple[int, int] | None:
-    """``(data segments received, largest payload per segment)`` from ``TCP_INFO``, or None.
 
-    Segments are counted as they arrive, in order or not (GRO-merged ones one by one), so
-    their count does not stall behind a lost segment the way the readable bytes do.
-    """
+def arrived_bytes(sock: SocketLike) -> int | None:
+    """What reached the socket, in order or not (:func:`probe.tcpinfo.arrived_bytes`), or None."""
     if not enabled() or not hasattr(socket, "TCP_INFO"):
         return None
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, tcpinfo.ARRIVALS_LEN)
     except (OSError, ValueError):
         return None
-    if len(raw) < _TCP_INFO_LEN:
-        return None  # an older kernel's shorter struct
-    (mss,) = struct.unpack_from("=I", raw, _TCP_INFO_RCV_MSS)
-    (segments,) = struct.unpack_from("=I", raw, _TCP_INFO_DATA_SEGS_IN)
-    return segments, mss
+    return tcpinfo.arrived_bytes(raw)

@@ -224,8 +224,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         not full, repeated ones and the response heads make it read high, never low.
         """
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
-        counts = None if sock is None else fastpaths.segments_received(sock)
-        return None if counts is None else counts[0] * counts[1]
+        return None if sock is None else fastpaths.arrived_bytes(sock)
 
     def batch_reads(self, interval_s: float) -> None:
         """At a sample tick: drain a slow body, then retune SO_RCVLOWAT to the stream's rate."""

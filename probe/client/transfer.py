@@ -206,6 +206,8 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         samples=tuple(sampler.samples), streams_started=plan.streams,
         streams_completed=len(streams) - early,
         server_timelines=tuple(a.samples for a in received) if complete else None,
+        server_arrivals=(tuple(a.arrived for a in received)
+                         if complete and all(a.arrived for a in received) else None),
         server_received_bytes=sum(a.received_bytes for a in received) if complete else None,
         server_origin_s=server_origin_s, fed_until_s=fed_until_s,
         stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision)

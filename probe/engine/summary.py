@@ -106,9 +106,11 @@ class DirectionObservation:
     # warm-up counts from then.
     streams_retired: int = 0
     retired_at_s: float | None = None
-    # Download: what reached the host, in order or not, at the same ticks as ``samples``
-    # (probe.engine.arrivals); empty where the kernel does not say.
+    # What reached the receiver, in order or not (probe.engine.arrivals): for download at
+    # the same ticks as ``samples`` (empty where the kernel does not say); for upload each
+    # stream's timeline from the server's answer, like ``server_timelines`` (None: not given).
     arrived_samples: tuple[Sample, ...] = ()
+    server_arrivals: tuple[tuple[tuple[float, int], ...], ...] | None = None
 
 
 def cpu_limited(obs: DirectionObservation) -> bool:
@@ -149,6 +151,7 @@ def summarise_direction(
     # After a retirement the streams left fill the line anew: the warm-up counts from it.
     from_s = 0.0 if obs.retired_at_s is None else obs.retired_at_s
     counted_at: CountedAt = "client"
+    arrived: tuple[Sample, ...] = obs.arrived_samples
     offset_s = 0.0  # where the samples' 0 is on the direction's (the pings') clock
     transferred = samples[-1].total_bytes if samples else 0
     if obs.server_timelines is not None:
@@ -161,6 +164,7 @@ def summarise_direction(
             # stream was still sending (issue #13: running it on through the others' drain
             # measured fewer streams than planned).
             samples, counted_at = merged.samples, "server"
+            arrived = _merged_arrivals(obs, merged.origin_s)
             limit_s, from_s, offset_s = merged.first_end_s, merged.all_started_s, \
                 obs.server_origin_s
             if obs.fed_until_s is not None:
@@ -184,8 +188,8 @@ def summarise_direction(
     if cpu_limited(obs):
         flags.append(FLAG_CPU_LIMITED)
     estimate = estimate_throughput(samples, limit_s, from_s)
-    ahead = (counted_ahead_share(samples, obs.arrived_samples, estimate.window_start_s,
-                                 estimate.window_end_s) if counted_at == "client" else None)
+    ahead = counted_ahead_share(samples, arrived, estimate.window_start_s,
+                                estimate.window_end_s) if counted else None
     steady = estimate.steady and not held_back_at_start(ahead)
     if counted and not steady:
         flags.append(FLAG_UNSTEADY)
@@ -213,10 +217,22 @@ def summarise_direction(
         cpu_throttled_s=obs.cpu_throttled_s,
         streams_retired=obs.streams_retired,
         retired_at_s=obs.retired_at_s,
-        arrived_samples=obs.arrived_samples if counted_at == "client" else (),
+        arrived_samples=arrived if counted else (),
         counted_ahead_share=ahead,
     )
     return result, tuple(flags)
+
+
+def _merged_arrivals(obs: DirectionObservation, origin_s: float) -> tuple[Sample, ...]:
+    """The upload streams' arrivals summed, on the merged count's time base (or none)."""
+    if obs.server_arrivals is None or len(obs.server_arrivals) != obs.streams_started:
+        return ()
+    try:
+        merged = merge_stream_timelines(obs.server_arrivals)
+    except ProtocolViolation:
+        return ()
+    shift_s = merged.origin_s - origin_s
+    return tuple(Sample(s.t_s + shift_s, s.total_bytes) for s in merged.samples)
 
 
 def build_measurement(

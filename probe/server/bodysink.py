@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp.web_protocol import RequestHandler
 
-from probe import wire
+from probe import tcpinfo, wire
 from probe.readpolicy import (
     BATCH_TICK_S,
     MAX_TICK_READ_BYTES_PER_S,
@@ -52,6 +53,27 @@ def recv_buffer() -> bytearray:
     return _recv_buffer
 
 
+def socket_arrivals(transport: asyncio.BaseTransport | None) -> Callable[[], int | None] | None:
+    """What has reached the transport's TCP socket so far, in order or not, as a callable.
+
+    :func:`probe.tcpinfo.arrived_bytes` from ``TCP_INFO``; None (or a None answer) where the
+    kernel does not say. Answers go into the upload answer's ``arrived`` timeline, which lets
+    the client see that a window's start was held back behind a lost segment.
+    """
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or not hasattr(socket, "TCP_INFO"):
+        return None
+
+    def arrived() -> int | None:
+        try:
+            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, tcpinfo.ARRIVALS_LEN)
+        except (OSError, ValueError):
+            return None
+        return tcpinfo.arrived_bytes(raw)
+
+    return arrived
+
+
 class BodySink(asyncio.BufferedProtocol):
     """Receives one body into the shared buffer, counting and sampling; forwards the rest.
 
@@ -60,7 +82,7 @@ class BodySink(asyncio.BufferedProtocol):
     """
 
     def __init__(self, owner: RequestHandler, framing: BodyFraming, *, max_bytes: int,
-                 sample: bool) -> None:
+                 sample: bool, arrivals: Callable[[], int | None] | None = None) -> None:
         self._owner = owner
         self._framing = framing
         self._max_bytes = max_bytes
@@ -72,7 +94,7 @@ class BodySink(asyncio.BufferedProtocol):
         self._transport: asyncio.Transport | None = None
         self.finished: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.after_body_bytes = 0
-        self._timeline = wire.ReceivedTimeline(time.monotonic()) if sample else None
+        self._timeline = wire.ReceivedTimeline(time.monotonic(), arrivals) if sample else None
         self._socket: Any = None
         self._lowat = 1
         self._tick_bytes = 0
@@ -90,6 +112,11 @@ class BodySink(asyncio.BufferedProtocol):
     @property
     def received_bytes(self) -> int:
         return self._framing.payload_bytes
+
+    @property
+    def arrived(self) -> list[tuple[float, int]]:
+        """The timeline's arrivals (see :class:`probe.wire.ReceivedTimeline`)."""
+        return [] if self._timeline is None else self._timeline.arrived
 
     def attach(self, transport: asyncio.Transport, held: bytes) -> None:
         self._transport = transport

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from probe import wire
-from probe.server.bodysink import BodySink
+from probe.server.bodysink import BodySink, socket_arrivals
 from probe.server.framing import BodyFraming
 from probe.server.guards import json_error
 from probe.server.handoff import take_body
@@ -25,11 +25,13 @@ class Intake:
 
     received_bytes: int = 0
     samples: list[tuple[float, int]] = field(default_factory=list)
+    arrived: list[tuple[float, int]] = field(default_factory=list)
     # Read off aiohttp's parser (probe.server.handoff): the answer must close the connection.
     handed_off: bool = False
 
     def as_json(self) -> dict[str, object]:
-        return wire.UploadAnswer(self.received_bytes, tuple(self.samples)).to_json()
+        return wire.UploadAnswer(self.received_bytes, tuple(self.samples),
+                                 tuple(self.arrived)).to_json()
 
 
 async def consume_body(
@@ -52,7 +54,8 @@ async def consume_body(
         return await _consume_handed_off(request, *claimed, max_bytes=max_bytes, max_s=max_s,
                                          sample=sample)
     clock = time.monotonic
-    timeline = wire.ReceivedTimeline(clock()) if sample else None
+    timeline = (wire.ReceivedTimeline(clock(), socket_arrivals(request.transport))
+                if sample else None)
     received = 0
     try:
         async with asyncio.timeout(max_s):
@@ -77,7 +80,7 @@ async def consume_body(
     if timeline is None:
         return Intake(received)
     timeline.end(clock(), received)
-    return Intake(received, timeline.samples)
+    return Intake(received, timeline.samples, timeline.arrived)
 
 
 async def _consume_handed_off(
@@ -88,7 +91,8 @@ async def _consume_handed_off(
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
-    sink = BodySink(request.protocol, framing, max_bytes=max_bytes, sample=sample)
+    sink = BodySink(request.protocol, framing, max_bytes=max_bytes, sample=sample,
+                    arrivals=socket_arrivals(transport))
     try:
         sink.attach(transport, held)
         async with asyncio.timeout(max_s):
@@ -107,4 +111,4 @@ async def _consume_handed_off(
         )
     if reason is not None:
         raise json_error(web.HTTPBadRequest, f"malformed request body: {reason}", close=True)
-    return Intake(sink.received_bytes, sink.samples or [], handed_off=True)
+    return Intake(sink.received_bytes, sink.samples or [], sink.arrived, handed_off=True)

@@ -57,6 +57,11 @@ class TestAgainstRealServer:
         assert all(b.total_bytes >= a.total_bytes for a, b in itertools.pairwise(arrived))
         assert arrived[-1].total_bytes >= down[-1].total_bytes
         assert m.download.counted_ahead_share is not None
+        # The server's answer carries its arrivals too, and they bound its count.
+        up_arrived = m.upload.arrived_samples
+        assert up_arrived
+        assert up_arrived[-1].total_bytes >= m.upload.samples[-1].total_bytes
+        assert m.upload.counted_ahead_share is not None
         assert m.latency is not None
         assert len(m.latency.rtts_ms) == plan.ping_count
         assert m.latency.min_ms <= m.latency.median_ms

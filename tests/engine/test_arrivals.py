@@ -124,3 +124,46 @@ class TestInTheRecord:
         assert back.download is not None
         assert back.download.arrived_samples == ()
         assert back.download.counted_ahead_share is None
+
+
+class TestUpload:
+    """The server's arrivals check its own count the same way."""
+
+    def _timelines(self, count: Callable[[float], float]) -> tuple[tuple[tuple[float, int], ...],
+                                                                   ...]:
+        # Two streams on the server's clock (origin 100 s), each carrying half.
+        return tuple(tuple((100.0 + i / 20, round(count(i / 20) / 2)) for i in range(121))
+                     for _ in range(2))
+
+    def _build(self, arrivals: tuple[tuple[tuple[float, int], ...], ...] | None) -> Measurement:
+        up = DirectionObservation(
+            samples=_series(_wire), streams_started=2, streams_completed=2,
+            server_timelines=self._timelines(_held_then_released),
+            server_received_bytes=round(_wire(6.0)), server_arrivals=arrivals)
+        return build_measurement(
+            MeasurePlan(duration_s=6.0, streams=2), measurement_id="6f1c0a56-0000-4000-8000-1",
+            started_at=datetime(2026, 11, 29, 12, tzinfo=UTC), server="http://127.0.0.1:1",
+            idle_rtts_ms=[1.0] * 5, download=None, upload=up)
+
+    def test_a_held_back_server_count_is_flagged(self) -> None:
+        m = self._build(self._timelines(_wire))
+        assert m.upload is not None
+        assert m.upload.counted_at == "server"
+        assert m.upload.steady is False
+        assert "unsteady" in m.flags
+        assert m.upload.counted_ahead_share is not None
+        assert m.upload.counted_ahead_share > COUNTED_AHEAD_SHARE
+        assert m.upload.arrived_samples[0].t_s == pytest.approx(0.0)
+        back = Measurement.from_json_dict(m.to_json_dict())
+        assert back.upload is not None
+        assert [s.total_bytes for s in back.upload.arrived_samples] == \
+            [s.total_bytes for s in m.upload.arrived_samples]
+        assert [s.t_s for s in back.upload.arrived_samples] == \
+            pytest.approx([s.t_s for s in m.upload.arrived_samples], abs=1e-6)
+
+    def test_an_older_server_without_arrivals_is_not_checked(self) -> None:
+        m = self._build(None)
+        assert m.upload is not None
+        assert m.upload.counted_ahead_share is None
+        assert m.upload.arrived_samples == ()
+        assert m.to_json_dict()["samples"]["upload_arrived"] is None
