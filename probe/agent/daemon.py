@@ -26,7 +26,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from probe.agent.agenda import Agenda, Slot, counts_as_valid
 from probe.agent.config import AgentConfig, ServerConfig
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from probe.hostfacts.counters import CounterReader
     from probe.measurement import Measurement
     from probe.sinks.forwarder import Forwarder
-    from probe.store import SqliteStore
+    from probe.store import AgentEvent, SqliteStore
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -236,7 +236,7 @@ class Agent:
         if self.metrics is not None:
             self.metrics.counted("deferred")
 
-    async def _keep_event(self, one: Any) -> None:
+    async def _keep_event(self, one: AgentEvent) -> None:
         await self._store.call(functools.partial(self._store.db().save_event, one))
 
     async def _measure(self, server: ServerConfig,
