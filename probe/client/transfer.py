@@ -25,8 +25,8 @@ from probe.client.http1 import Response, check_status
 from probe.client.pings import Pinger, ping_every
 from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
+from probe.engine.counts import recent_rate
 from probe.engine.plan import MeasurePlan, Progress
-from probe.engine.streamcount import recent_rate
 from probe.engine.summary import DirectionObservation
 from probe.errors import ServerUnreachable
 from probe.measurement import Direction, Sample

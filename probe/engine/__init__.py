@@ -7,7 +7,8 @@ synthetic samples.
 
 from probe.engine.plan import DEFAULT_STREAMS, MeasurePlan, Progress
 from probe.engine.summary import DirectionObservation, build_measurement
-from probe.engine.throughput import ThroughputEstimate, estimate_throughput, merge_stream_timelines
+from probe.engine.throughput import ThroughputEstimate, estimate_throughput
+from probe.engine.timelines import merge_stream_timelines
 
 __all__ = [
     "DEFAULT_STREAMS",

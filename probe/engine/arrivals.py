@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from probe.engine.throughput import cumulative_at
+from probe.engine.counts import cumulative_at
 from probe.measurement import Sample
 
 # Over a window the readable count may run ahead of the arrivals by this share before the

@@ -58,7 +58,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final, Literal
 
-from probe.engine.throughput import estimate_throughput, interpolate_count
+from probe.engine.counts import interpolate_count
+from probe.engine.throughput import estimate_throughput
 from probe.errors import UsageError
 from probe.measurement import Sample
 from probe.units import mbps_from_bytes

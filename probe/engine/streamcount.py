@@ -32,7 +32,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from probe.engine.counts import recent_rate
 from probe.measurement import Sample
+
+# recent_rate lived here and is re-exported; it is a count reader (probe.engine.counts).
+__all__ = [
+    "CHECK_AT_S",
+    "CHECK_BY_S",
+    "MIN_PACKETS_PER_STREAM",
+    "MIN_RETIRE_RATE_BYTES_PER_S",
+    "PINGS_FROM_S",
+    "PINGS_WANTED",
+    "RATE_SPAN_S",
+    "SEGMENT_BYTES",
+    "RetireCheck",
+    "loaded_rtt_s",
+    "recent_rate",
+    "streams_to_keep",
+]
 
 # When to decide, seconds into the direction: past slow start on any line this applies to
 # (its window is a few packets), with two loaded pings under load at the default 0.4 s.
@@ -89,17 +106,6 @@ def streams_to_keep(streams: int, rate_bytes_per_s: float | None,
 RATE_SPAN_S: Final = 0.5  # the recent rate the rule is given: the last half second of samples
 
 
-def recent_rate(samples: Sequence[Sample], span_s: float = RATE_SPAN_S) -> float | None:
-    """Bytes per second over the last ``span_s`` of ``samples`` (None if too few)."""
-    if len(samples) < 2:
-        return None
-    last = samples[-1]
-    first = next((s for s in samples if s.t_s >= last.t_s - span_s), samples[0])
-    if last.t_s <= first.t_s:
-        return None
-    return (last.total_bytes - first.total_bytes) / (last.t_s - first.t_s)
-
-
 class RetireCheck:
     """The once-per-direction decision, asked at every tick until it is made.
 
@@ -124,7 +130,7 @@ class RetireCheck:
             return None
         rtt_s = loaded_rtt_s(usable)
         self.decided = True
-        self.kept = streams_to_keep(self._streams, recent_rate(samples), rtt_s)
+        self.kept = streams_to_keep(self._streams, recent_rate(samples, RATE_SPAN_S), rtt_s)
         if self.kept < self._streams:
             self.at_s = t_s
         return self.kept

@@ -37,7 +37,8 @@ from typing import Final
 from probe.engine.arrivals import counted_ahead_share, held_back_at_start
 from probe.engine.latency import idle_latency, loaded_latency_ms
 from probe.engine.plan import MeasurePlan
-from probe.engine.throughput import estimate_throughput, merge_stream_timelines
+from probe.engine.throughput import estimate_throughput
+from probe.engine.timelines import merge_stream_timelines
 from probe.errors import ProtocolViolation
 from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measurement, Sample
 

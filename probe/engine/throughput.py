@@ -37,6 +37,10 @@ behind a 0.6 s queue held half a second of the line back across its whole window
 way the estimate says so (``steady`` False) and the record is flagged ``unsteady``. So is a
 window shorter than ``MIN_STEADY_WINDOW_S`` (1 s, ten samples): runs of 2 s or less are never
 evidence.
+
+Reading a count between its samples is :mod:`probe.engine.counts`; the server's per-stream
+upload timelines are summed by :mod:`probe.engine.timelines`. Both lived here, and their
+public names are re-exported.
 """
 
 from __future__ import annotations
@@ -44,13 +48,29 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from statistics import median
 from typing import Final
 
-from probe.errors import ProtocolViolation
+from probe.engine.counts import check_samples, cumulative_at, interpolate_count
+from probe.engine.timelines import MergedTimeline, merge_stream_timelines
 from probe.measurement import Sample
 from probe.units import mbps_from_bytes
+
+# Re-exported: the count readers and the server timelines lived here; callers import them so.
+__all__ = [
+    "MergedTimeline",
+    "ThroughputEstimate",
+    "catch_up_share",
+    "caught_up_edges",
+    "check_samples",
+    "cumulative_at",
+    "estimate_throughput",
+    "goodput_over",
+    "interpolate_count",
+    "lead_share",
+    "merge_stream_timelines",
+    "steady_state_window",
+]
 
 RATE_LOOKBACK_S: Final = 0.5
 STABLE_BAND: Final = 0.1
@@ -94,37 +114,6 @@ class ThroughputEstimate:
                 and self.window_end_s - self.window_start_s >= MIN_STEADY_WINDOW_S)
 
 
-@dataclass(frozen=True, slots=True)
-class MergedTimeline:
-    """Per-stream server timelines summed into one series on a common time base.
-
-    ``samples`` start at 0 s = ``origin_s``, the earliest first sample of any stream on the
-    server's clock; ``first_end_s`` is the last sample time of the stream that ended first
-    (after it, not all streams were running) and ``all_started_s`` the first sample time of
-    the stream that started last (before it, not all were running either).
-    """
-
-    samples: tuple[Sample, ...]
-    first_end_s: float
-    origin_s: float = 0.0
-    all_started_s: float = 0.0
-
-
-def check_samples(samples: Sequence[Sample]) -> None:
-    """Raise ValueError unless times and counts never go backwards."""
-    for prev, cur in pairwise(samples):
-        if cur.t_s < prev.t_s or cur.total_bytes < prev.total_bytes:
-            raise ValueError(f"samples go backwards at t={cur.t_s!r}")
-
-
-def cumulative_at(samples: Sequence[Sample], t_s: float) -> float:
-    """Cumulative bytes at ``t_s``, linearly interpolated; clamped outside the samples."""
-    if not samples:
-        return 0.0
-    times = [s.t_s for s in samples]
-    return _interpolate(times, [s.total_bytes for s in samples], t_s)
-
-
 def steady_state_window(
     samples: Sequence[Sample], all_running_until_s: float | None = None,
     all_running_from_s: float = 0.0,
@@ -150,7 +139,7 @@ def steady_state_window(
         return (latest_start, end_s)
 
     def bytes_between(t0: float, t1: float) -> float:
-        return _interpolate(times, counts, t1) - _interpolate(times, counts, t0)
+        return interpolate_count(times, counts, t1) - interpolate_count(times, counts, t0)
 
     def trailing_rate(t: float) -> float:
         return bytes_between(t - RATE_LOOKBACK_S, t) / RATE_LOOKBACK_S
@@ -208,7 +197,7 @@ def caught_up_edges(
     reach = min(EDGE_SEARCH_S, (end_s - start_s) * EDGE_SEARCH_SHARE)
     starts = [start_s, *(t for t in times if start_s < t < start_s + reach)]
     ends = [end_s, *(t for t in times if end_s - reach < t < end_s)]
-    at = {t: _interpolate(times, counts, t) for t in (*starts, *ends)}
+    at = {t: interpolate_count(times, counts, t) for t in (*starts, *ends)}
     edges = (start_s, end_s)
     for _ in range(EDGE_ITERATIONS):
         rate = (at[edges[1]] - at[edges[0]]) / (edges[1] - edges[0])
@@ -234,7 +223,7 @@ def lead_share(samples: Sequence[Sample], start_s: float, end_s: float) -> float
         return 0.0
     times = [s.t_s for s in samples]
     counts = [float(s.total_bytes) for s in samples]
-    first, last = _interpolate(times, counts, start_s), _interpolate(times, counts, end_s)
+    first, last = interpolate_count(times, counts, start_s), interpolate_count(times, counts, end_s)
     moved = last - first
     if moved <= 0:
         return 0.0
@@ -258,12 +247,12 @@ def catch_up_share(samples: Sequence[Sample], start_s: float, end_s: float) -> f
         return 0.0
     times = [s.t_s for s in samples]
     counts = [float(s.total_bytes) for s in samples]
-    moved = _interpolate(times, counts, end_s) - _interpolate(times, counts, start_s)
+    moved = interpolate_count(times, counts, end_s) - interpolate_count(times, counts, start_s)
     if moved <= 0:
         return 0.0
     rate = moved / (end_s - start_s)
     allowance = rate * (CATCH_UP_SPAN_S + READ_BATCH_ALLOWANCE_S)
-    burst = max((c - _interpolate(times, counts, t - CATCH_UP_SPAN_S) - allowance
+    burst = max((c - interpolate_count(times, counts, t - CATCH_UP_SPAN_S) - allowance
                  for t, c in zip(times, counts, strict=True)
                  if start_s + CATCH_UP_SPAN_S <= t <= end_s),
                 default=0.0)
@@ -308,80 +297,3 @@ def _estimate_from(samples: Sequence[Sample], start_s: float, end_s: float,
     return ThroughputEstimate(rate_mbps, edge_start, edge_end, window_bytes, total,
                               lead_share(samples, edge_start, edge_end),
                               catch_up_share(samples, edge_start, edge_end))
-
-
-def merge_stream_timelines(timelines: Sequence[Sequence[Sequence[float]]]) -> MergedTimeline:
-    """Sum per-stream ``[[t_server_s, cumulative_bytes], ...]`` into one aggregate series.
-
-    All timelines are on one server monotonic clock. Each stream's count is *linearly*
-    interpolated between its own samples (bytes arrive continuously; a step function would
-    under-count every stream by up to one server sample interval at any instant that falls
-    between its samples), is 0 before its first sample and holds its last value after its end.
-    The sum of piecewise-linear functions is piecewise linear with knots at the union of the
-    sample times, so evaluating at that union is exact, not an approximation.
-    Raises ProtocolViolation for timelines that are empty, malformed or go backwards.
-    """
-    streams: list[tuple[list[float], list[float]]] = []
-    for index, timeline in enumerate(timelines):
-        times: list[float] = []
-        counts: list[float] = []
-        for point in timeline:
-            if len(point) != 2:
-                raise ProtocolViolation(
-                    f"upload stream {index}: sample {point!r} is not [t, bytes]"
-                )
-            t, b = float(point[0]), float(point[1])
-            if times and (t < times[-1] or b < counts[-1]):
-                raise ProtocolViolation(f"upload stream {index}: server samples go backwards")
-            if b < 0:
-                raise ProtocolViolation(f"upload stream {index}: negative byte count")
-            times.append(t)
-            counts.append(b)
-        if not times:
-            raise ProtocolViolation(f"upload stream {index}: the server sent no samples")
-        streams.append((times, counts))
-    if not streams:
-        raise ProtocolViolation("no upload stream timelines to merge")
-    origin = min(times[0] for times, _ in streams)
-    knots = sorted({t for times, _ in streams for t in times})
-    merged = []
-    for t in knots:
-        # A stream may step at t (two samples at one time: its count just before and after
-        # a read that followed a stall); the sum then steps too, and keeps both values.
-        before = after = 0.0
-        for times, counts in streams:
-            if t >= times[0]:
-                before += _interpolate_left(times, counts, t)
-                after += _interpolate(times, counts, t)
-        if round(before) != round(after):
-            merged.append(Sample(t - origin, round(before)))
-        merged.append(Sample(t - origin, round(after)))
-    first_end = min(times[-1] for times, _ in streams) - origin
-    last_start = max(times[0] for times, _ in streams) - origin
-    return MergedTimeline(tuple(merged), first_end, origin, last_start)
-
-
-def _interpolate_left(times: Sequence[float], values: Sequence[float], t: float) -> float:
-    """Like :func:`_interpolate`, but at a time sampled twice, the first value."""
-    i = bisect_left(times, t)
-    if i < len(times) and times[i] == t:
-        return float(values[i])
-    return _interpolate(times, values, t)
-
-
-def _interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
-    """The count at ``t`` from sorted ``times``, linear between samples, clamped outside."""
-    if t <= times[0]:
-        return float(values[0])
-    if t >= times[-1]:
-        return float(values[-1])
-    i = bisect_right(times, t)
-    t0, t1 = times[i - 1], times[i]
-    v0, v1 = values[i - 1], values[i]
-    if t1 == t0:
-        return float(v1)
-    return float(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
-
-
-# For other estimators that already hold the samples as two sorted lists.
-interpolate_count = _interpolate
