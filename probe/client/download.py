@@ -15,7 +15,8 @@ from typing import Final
 
 from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
-from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection, Response, check_status
+from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection
+from probe.client.responses import Response, check_status
 from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.engine.plan import MeasurePlan, Progress
 from probe.engine.streamcount import RetireCheck

@@ -7,6 +7,8 @@ Why not aiohttp's client for the transfers? Measured on loopback against a 4-str
 of its rate. The measurement server speaks plain HTTP/1.1 (:mod:`probe.wire`), so the subset
 needed here is small: one request at a time per connection (keep-alive for pings), responses
 with ``Content-Length`` (or none, e.g. 204), status codes mapped to :mod:`probe.errors`.
+The response head, its parsing and the status checks are :mod:`probe.client.responses`
+(re-exported here).
 
 Bodies are either *counted* (download payload: ``body_bytes`` grows, nothing is kept) or
 *collected* (small answers: JSON of an upload, error messages) up to ``MAX_COLLECT_BYTES``.
@@ -15,14 +17,13 @@ Bodies are either *counted* (download payload: ``body_bytes`` grows, nothing is 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from probe.client import fastpaths
-from probe.errors import ProtocolViolation, ServerRefused, ServerUnreachable
+from probe.client.responses import Response, check_status, content_length, parse_head
+from probe.errors import ProtocolViolation, ServerUnreachable
 from probe.readpolicy import (
     client_read_lowat_bytes,
     read_burst,
@@ -47,65 +48,16 @@ READ_BUFFER_BYTES: Final = 1 << 20
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_COLLECT_BYTES: Final = 4 * 1024 * 1024
 
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A parsed response head plus its collected body (empty when the body was counted)."""
-
-    status: int
-    reason: str
-    headers: dict[str, str]
-    body: bytes = b""
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ProtocolViolation(f"server sent invalid JSON: {exc}") from None
-
-
-def parse_head(raw: bytes) -> Response:
-    """Parse ``HTTP/1.x CODE REASON`` and headers (lower-cased names); ProtocolViolation else."""
-    try:
-        text = raw.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise ProtocolViolation("server sent an unreadable response head") from None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise ProtocolViolation(f"server did not answer HTTP/1.1: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise ProtocolViolation(f"server sent a malformed header line: {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
-
-
-def check_status(response: Response, what: str, expected: tuple[int, ...] = (200,)) -> None:
-    """Raise the probe error that explains a refused request in one line."""
-    if response.status in expected:
-        return
-    detail = ""
-    if response.body:
-        try:
-            detail = str(json.loads(response.body).get("error", ""))
-        except (ValueError, UnicodeDecodeError, AttributeError):
-            detail = response.body[:120].decode("utf-8", "replace").strip()
-    suffix = f": {detail}" if detail else ""
-    if response.status == 401:
-        raise ServerRefused(f"the server refused {what} without a valid token (401){suffix}")
-    if response.status == 503:
-        retry = response.headers.get("retry-after", "?")
-        raise ServerRefused(
-            f"the server is busy (503) and refused {what}; retry after {retry} s{suffix}"
-        )
-    raise ProtocolViolation(
-        f"the server answered {response.status} {response.reason} to {what}{suffix}"
-    )
+# The response head and its checks live in probe.client.responses; re-exported for callers.
+__all__ = [
+    "MAX_COLLECT_BYTES",
+    "MAX_HEAD_BYTES",
+    "READ_BUFFER_BYTES",
+    "HttpConnection",
+    "Response",
+    "check_status",
+    "parse_head",
+]
 
 
 class HttpConnection(asyncio.BufferedProtocol):
@@ -288,7 +240,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 return
             try:
                 parsed = parse_head(bytes(self._head[:end]))
-                length = _content_length(parsed)
+                length = content_length(parsed)
             except ProtocolViolation as exc:
                 self._fail(exc)
                 return
@@ -322,17 +274,3 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._response.exception()
         self.close()
 
-
-def _content_length(response: Response) -> int | None:
-    if response.status in (204, 304) or 100 <= response.status < 200:
-        return 0
-    if "chunked" in response.headers.get("transfer-encoding", "").lower():
-        if response.status < 300:
-            raise ProtocolViolation("server sent a chunked answer; expected Content-Length")
-        return 0  # an error page: its status line says enough
-    raw = response.headers.get("content-length")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise ProtocolViolation(f"server sent a bad Content-Length: {raw[:40]!r}")
-    return int(raw)

@@ -13,7 +13,8 @@ from typing import Final
 
 from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
-from probe.client.http1 import HttpConnection, Response, check_status
+from probe.client.http1 import HttpConnection
+from probe.client.responses import Response, check_status
 from probe.errors import MeasurementError
 
 WARMUP_PINGS: Final = 1

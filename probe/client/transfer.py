@@ -21,8 +21,8 @@ from probe import wire
 from probe.client import cpuquota
 from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
-from probe.client.http1 import Response, check_status
 from probe.client.pings import Pinger, ping_every
+from probe.client.responses import Response, check_status
 from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
 from probe.engine.counts import recent_rate

@@ -17,7 +17,8 @@ from typing import Final
 from probe import sendpolicy
 from probe.client.connect import ServerAddress, open_connection
 from probe.client.fastpaths import SocketLike
-from probe.client.http1 import HttpConnection, Response
+from probe.client.http1 import HttpConnection
+from probe.client.responses import Response
 from probe.client.unsent import UnsentBound
 from probe.client.uploadbody import LAST_CHUNK, FramedBody
 

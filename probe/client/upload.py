@@ -25,7 +25,8 @@ from typing import Protocol
 from probe import sendpolicy
 from probe.client import fastpaths
 from probe.client.connect import ServerAddress, open_socket
-from probe.client.http1 import HttpConnection, Response
+from probe.client.http1 import HttpConnection
+from probe.client.responses import Response
 from probe.client.transportupload import TransportUploadStream
 from probe.client.unsent import UnsentBound
 from probe.client.uploadbody import LAST_CHUNK, FramedBody
