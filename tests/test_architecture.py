@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "probe"
-CORE = ("engine", "compliance", "evidence", "simulate", "report", "measurement.py", "wire.py",
-        "units.py",
+CORE = ("engine", "compliance", "evidence", "simulate", "report", "measurement.py",
+        "recordparts.py", "recordjson.py", "wire.py", "units.py",
         "errors.py", "environment.py", "alert.py", "hostload.py", "readpolicy.py",
         "sendpolicy.py", "tcpinfo.py")
 ADAPTERS = ("client", "server", "store", "sinks", "hostfacts", "alerts", "engines", "dataset",
