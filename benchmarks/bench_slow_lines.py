@@ -139,6 +139,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--iperf-rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--router", action="store_true",
+                        help="shape in a bridge namespace between the hosts (a DSLAM/BRAS), "
+                             "not in the sender's own qdisc (tests/lab/netlab.py)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     queues = [None if q == "clean" else float(q) for q in args.queues.split(",") if q]
@@ -146,10 +149,11 @@ def main() -> int:
     load = os.getloadavg()
     print(f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f}; {args.rates} Mbit/s both ways (truth R x 1448/1514), "
-          f"{args.duration:g} s per direction, 4 streams", flush=True)
+          f"{args.duration:g} s per direction, 4 streams"
+          f"{', shaped in a bridge namespace' if args.router else ''}", flush=True)
     raw: list[dict[str, Any]] = []
     summary: list[str] = []
-    with lab() as the_lab:
+    with lab(router=args.router) as the_lab:
         server = the_lab.popen(the_lab.server_ns, [
             sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PORT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)

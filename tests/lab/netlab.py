@@ -1,5 +1,12 @@
 """A two-host network lab: two namespaces joined by a veth pair, each direction shaped by tbf.
 
+With ``router=True`` the two hosts are joined through a third namespace instead, a bridge
+whose ports carry the tbf shapers, as a DSLAM or BRAS sits between a subscriber and the
+Internet: the sender's own socket then no longer owns the packets queued at the bottleneck
+(Linux's TCP small queues let one socket keep only about two packets in its own host's
+qdisc, so a shaper in the sender's host is refilled only as fast as that host's softirqs
+run, and under CPU load it idles).
+
 Used by the lab tests and by ``benchmarks/bench_measure.py``. Only RFC 2544 benchmarking
 addresses (198.18.0.0/15) are used inside the namespaces; nothing is routed anywhere else.
 
@@ -57,6 +64,11 @@ class Lab:
     tag: str
     offloads: bool = False
     shaped_mbps: dict[str, float | None] = field(default_factory=dict)
+    router: bool = False
+
+    @property
+    def router_ns(self) -> str:
+        return f"plab-r-{self.tag}"
 
     @property
     def server_ns(self) -> str:
@@ -77,8 +89,22 @@ class Lab:
     def create(self) -> None:
         _run(["ip", "netns", "add", self.server_ns])
         _run(["ip", "netns", "add", self.client_ns])
-        _run(["ip", "link", "add", self.server_dev, "type", "veth",
-              "peer", "name", self.client_dev])
+        if self.router:
+            _run(["ip", "netns", "add", self.router_ns])
+            _run(["ip", "-n", self.router_ns, "link", "add", "br0", "type", "bridge"])
+            for dev, port in ((self.server_dev, "rs"), (self.client_dev, "rc")):
+                _run(["ip", "link", "add", dev, "type", "veth", "peer", "name",
+                      f"{port}{self.tag}"[:15]])
+                _run(["ip", "link", "set", f"{port}{self.tag}"[:15], "netns", self.router_ns])
+                _run(["ip", "-n", self.router_ns, "link", "set", f"{port}{self.tag}"[:15],
+                      "name", port])
+                _run(["ip", "-n", self.router_ns, "link", "set", port, "master", "br0"])
+                _run(["ip", "-n", self.router_ns, "link", "set", port, "up"])
+                self._offloads_off(self.router_ns, port)
+            _run(["ip", "-n", self.router_ns, "link", "set", "br0", "up"])
+        else:
+            _run(["ip", "link", "add", self.server_dev, "type", "veth",
+                  "peer", "name", self.client_dev])
         for ns, dev, ip in (
             (self.server_ns, self.server_dev, SERVER_IP),
             (self.client_ns, self.client_dev, CLIENT_IP),
@@ -87,12 +113,15 @@ class Lab:
             _run(["ip", "-n", ns, "addr", "add", f"{ip}/{PREFIX_LEN}", "dev", dev])
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            if not self.offloads and shutil.which("ethtool"):
-                _run(["ip", "netns", "exec", ns, "ethtool", "-K", dev,
-                      "tso", "off", "gso", "off", "gro", "off"])
+            self._offloads_off(ns, dev)
+
+    def _offloads_off(self, ns: str, dev: str) -> None:
+        if not self.offloads and shutil.which("ethtool"):
+            _run(["ip", "netns", "exec", ns, "ethtool", "-K", dev,
+                  "tso", "off", "gso", "off", "gro", "off"])
 
     def destroy(self) -> None:
-        for ns in (self.server_ns, self.client_ns):
+        for ns in (self.server_ns, self.client_ns, *([self.router_ns] if self.router else [])):
             # Deleting a namespace kills its veth end (and so the pair); processes left inside
             # are the caller's to stop, which the fixtures do before calling this.
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
@@ -104,10 +133,10 @@ class Lab:
         ``queue_s``/``burst_bytes`` override :func:`tbf_args`' defaults, e.g. a DSL line's
         deep (0.6 s) or short (20 ms) queue and a burst of a few packets.
         """
-        for ns, dev, rate, key in (
-            (self.server_ns, self.server_dev, down_mbps, "down"),
-            (self.client_ns, self.client_dev, up_mbps, "up"),
-        ):
+        hops = ((self.router_ns, "rc"), (self.router_ns, "rs")) if self.router else (
+            (self.server_ns, self.server_dev), (self.client_ns, self.client_dev))
+        for (ns, dev), rate, key in zip(hops, (down_mbps, up_mbps), ("down", "up"),
+                                        strict=True):
             subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"],
                            capture_output=True, check=False)
             if rate is not None:
@@ -161,13 +190,14 @@ def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
 
 
 @contextlib.contextmanager
-def lab(tag: str | None = None, *, offloads: bool = False) -> Iterator[Lab]:
+def lab(tag: str | None = None, *, offloads: bool = False,
+        router: bool = False) -> Iterator[Lab]:
     """Build a lab and always tear it down, even when the body fails."""
     reason = lab_unavailable_reason()
     if reason is not None:
         raise LabUnavailable(reason)
     the_lab = Lab(tag=tag or f"{os.getpid() % 100000}{int(time.monotonic() * 1000) % 1000}",
-                  offloads=offloads)
+                  offloads=offloads, router=router)
     try:
         the_lab.create()
         yield the_lab
