@@ -28,8 +28,10 @@ def test_engine_reads_the_shaped_rate(engines_lab: Lab, engine: str, rate_mbps: 
     if run.record is not None and any(
             _flagged_miss(run.record, key, expected, TOLERANCE[engine])
             for key in ("download_mbps", "upload_mbps")):
-        # Flagged unsteady and outside the tolerance: not evidence, as a user would see; run
-        # once more (a speedtest-cli upload read -12 %, flagged, under CI's own load).
+        # Flagged and outside the tolerance: not evidence, as a user would see; run once more
+        # (a speedtest-cli upload read -12 %, flagged unsteady, under CI's own load, and
+        # -9.1 % in a full-suite run: its upload is the client's send count, flagged
+        # upload_counted_at_client, which is never evidence of the line either).
         run = run_engine(engines_lab, engine, "--duration", "4")
     assert run.returncode == 0, run.stderr
     assert run.record is not None
@@ -45,8 +47,10 @@ def _flagged_miss(record: dict[str, object], key: str, expected: float,
                   tolerance: float) -> bool:
     details = record.get(key.removesuffix("_mbps"))
     measured = record.get(key)
-    return (isinstance(details, dict) and details.get("steady") is False
-            and isinstance(measured, float) and abs(measured / expected - 1) > tolerance)
+    flags = record.get("flags")
+    flagged = (isinstance(details, dict) and details.get("steady") is False) or (
+        key == "upload_mbps" and isinstance(flags, list) and "upload_counted_at_client" in flags)
+    return flagged and isinstance(measured, float) and abs(measured / expected - 1) > tolerance
 
 
 @pytest.mark.parametrize("engine", [e for e in ENGINES if e != "native"])
