@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.lab.netlab import GOODPUT_SHARE, Lab
+from tests.lab.netlab import GOODPUT_SHARE, SERVER_IP, Lab, lab, lab_unavailable_reason
+from tests.support import stop_process
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -133,3 +134,33 @@ def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
     assert record["samples"]["download_arrived"] is None  # TCP_INFO is a Linux fast path
     if found:
         pytest.xfail(f"issue #13 portable short-queue miss: {found} {record['flags']}")
+
+
+def test_shaped_in_a_bridge_namespace() -> None:
+    """The shapers in a third namespace between the hosts (``lab(router=True)``, as a DSLAM
+    sits between subscriber and server; ``bench_slow_lines.py --router``): both directions
+    are shaped there, the hosts' own qdiscs are not, and a run is right or flagged, bounded.
+    """
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with lab(router=True) as the_lab:
+        server = the_lab.popen(the_lab.server_ns, [
+            sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", "8080"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://{SERVER_IP}:8080"
+            the_lab.wait_http(the_lab.client_ns, f"{url}/healthz")
+            the_lab.shape(down_mbps=5.0, up_mbps=5.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
+            qdiscs = {ns: subprocess.run(["tc", "-n", ns, "qdisc", "show"], capture_output=True,
+                                         text=True, check=True).stdout
+                      for ns in (the_lab.router_ns, the_lab.client_ns, the_lab.server_ns)}
+            assert qdiscs[the_lab.router_ns].count("qdisc tbf") == 2, qdiscs
+            assert "tbf" not in qdiscs[the_lab.client_ns] + qdiscs[the_lab.server_ns]
+            record = measure(the_lab, url)
+        finally:
+            stop_process(server)
+    found = problems(record, 5.0, 5.0)
+    assert [p for p in found if " took " in p] == [], found
+    if found:
+        pytest.xfail(f"{_MISS_UPLOAD_5}: {found} {record['flags']}")
