@@ -69,6 +69,7 @@ def direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "streams_retired": result.streams_retired,
         "retired_at_s": result.retired_at_s,
         "counted_ahead_share": result.counted_ahead_share,
+        "losses_seen": result.losses_seen,
     }
 
 
@@ -138,6 +139,7 @@ def direction_from_json(
         arrived_samples=tuple(Sample(float(t), int(b)) for t, b in
                               (samples.get(f"{key}_arrived") or ())),
         counted_ahead_share=_optional_float(details, "counted_ahead_share"),
+        losses_seen=_optional_bool(details.get("losses_seen"), "losses_seen"),
     )
 
 
@@ -149,7 +151,7 @@ def _optional_int(details: Mapping[str, Any], key: str) -> int | None:
     return None if details.get(key) is None else int(details[key])
 
 
-def _optional_bool(value: object) -> bool | None:
+def _optional_bool(value: object, key: str = "steady") -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise RecordFormatError(f"steady must be true, false or null, got {value!r}")
+    raise RecordFormatError(f"{key} must be true, false or null, got {value!r}")

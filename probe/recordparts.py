@@ -85,6 +85,10 @@ class DirectionResult:
     # order or not: an upper bound, from the kernel's segment count, on the time base of
     # ``samples``; ``counted_ahead_share``: how much more the count moved over the window
     # than that, as a share (> 1.5 %: the window's start was held back behind a lost segment;
-    # flagged unsteady; docs/measurement.md). Empty / None where not measured.
+    # < -2 % on a connection that lost segments: its end was; either is flagged unsteady;
+    # docs/measurement.md). Empty / None where not measured.
     arrived_samples: tuple[Sample, ...] = ()
     counted_ahead_share: float | None = None
+    # Whether a stream lost a segment (received one out of order, or retransmitted one); None
+    # where the kernel does not say. Only then is a count behind its arrivals held back.
+    losses_seen: bool | None = None

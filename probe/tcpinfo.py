@@ -1,8 +1,8 @@
 """Linux's ``struct tcp_info`` (linux/tcp.h): the fields the probe reads, parsed from bytes.
 
-Pure: each adapter asks the kernel itself (``getsockopt(IPPROTO_TCP, TCP_INFO,
-ARRIVALS_LEN)``) and hands the bytes here. What is read is what reached a receiving socket,
-in order or not (:mod:`probe.engine.arrivals` says why it matters).
+Pure: each adapter asks the kernel itself (``getsockopt(IPPROTO_TCP, TCP_INFO, INFO_LEN)``)
+and hands the bytes here. What is read is what reached a receiving socket, in order or not,
+and whether a connection lost segments (:mod:`probe.engine.arrivals` says why it matters).
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ import struct
 from typing import Final
 
 _RCV_MSS: Final = 20  # __u32 tcpi_rcv_mss: the largest segment payload seen (an estimate)
+_TOTAL_RETRANS: Final = 100  # __u32 tcpi_total_retrans: segments this sender retransmitted
 _DATA_SEGS_IN: Final = 152  # __u32 tcpi_data_segs_in (Linux >= 4.6)
-# How many bytes to ask for: older kernels return fewer, and then nothing is known.
+_RCV_OOOPACK: Final = 224  # __u32 tcpi_rcv_ooopack: packets received out of order (>= 5.4)
 ARRIVALS_LEN: Final = _DATA_SEGS_IN + 4
+# How many bytes to ask for: older kernels return fewer, and then what is past their end is
+# not known.
+INFO_LEN: Final = _RCV_OOOPACK + 4
 
 
 def arrived_bytes(raw: bytes) -> int | None:
@@ -29,3 +33,20 @@ def arrived_bytes(raw: bytes) -> int | None:
     (mss,) = struct.unpack_from("=I", raw, _RCV_MSS)
     (segments,) = struct.unpack_from("=I", raw, _DATA_SEGS_IN)
     return int(segments) * int(mss)
+
+
+def out_of_order_packets(raw: bytes) -> int | None:
+    """Packets this receiver got out of order (a loss, or reordering, before them); None
+    from a kernel older than 5.4."""
+    if len(raw) < INFO_LEN:
+        return None
+    (count,) = struct.unpack_from("=I", raw, _RCV_OOOPACK)
+    return int(count)
+
+
+def retransmitted_segments(raw: bytes) -> int | None:
+    """Segments this sender retransmitted; None from a shorter struct."""
+    if len(raw) < _TOTAL_RETRANS + 4:
+        return None
+    (count,) = struct.unpack_from("=I", raw, _TOTAL_RETRANS)
+    return int(count)

@@ -17,7 +17,7 @@ from probe import wire
 from probe.client.connect import ServerAddress, await_answer, open_connection, request_head
 from probe.client.http1 import READ_BUFFER_BYTES, HttpConnection
 from probe.client.responses import Response, check_status
-from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
+from probe.client.sampling import Sampler, any_losses, stop_outcome, stop_rule, tick_until
 from probe.engine.plan import MeasurePlan, Progress
 from probe.engine.streamcount import RetireCheck
 from probe.engine.summary import DirectionObservation
@@ -112,6 +112,7 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
     # What reached the host, in order or not (probe.engine.arrivals); None once unknown.
     arrived: list[Sample] | None = [Sample(0.0, 0)]
     retired_arrived = [0]
+    losses: list[bool | None] = []  # per retired stream, then per stream at the end
     try:
         size = await _start_download(conns[0], address, plan, token, DOWNLOAD_REQUEST_BYTES)
         await asyncio.gather(*(_start_download(c, address, plan, token, size)
@@ -142,6 +143,7 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
                 for index in range(keep, len(conns)):
                     retired_bytes[0] += conns[index].body_bytes + conns[index].queued_bytes()
                     retired_arrived[0] += conns[index].arrived_bytes() or 0
+                    losses.append(conns[index].losses_seen())
                     chains[index].cancel()
                     conns[index].close()
                 del active[keep:]
@@ -155,6 +157,7 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
 
         await tick_until(deadline, plan, sampler, counted, done, on_tick=on_tick)
         stopped_at_s = loop.time() - t0
+        losses.extend(conn.losses_seen() for conn in active)
         ended = [c.ended_at for c in active if c.ended_at is not None and c.ended_at < deadline]
     finally:
         for task in chains:
@@ -171,4 +174,5 @@ async def download(address: ServerAddress, plan: MeasurePlan, token: str | None,
         all_running_until_s=(min(ended) if ended else deadline) - t0,
         stop_reason=reason, stopped_at_s=stopped_at_s, rate_precision=precision,
         streams_retired=len(conns) - len(active), retired_at_s=retire.at_s,
-        arrived_samples=() if arrived is None else tuple(arrived))
+        arrived_samples=() if arrived is None else tuple(arrived),
+        losses_seen=any_losses(losses))

@@ -96,13 +96,28 @@ def unsent_bytes(sock: SocketLike) -> int | None:
     return _ioctl_int(sock, SIOCOUTQNSD)
 
 
-
-def arrived_bytes(sock: SocketLike) -> int | None:
-    """What reached the socket, in order or not (:func:`probe.tcpinfo.arrived_bytes`), or None."""
+def _tcp_info(sock: SocketLike) -> bytes | None:
     if not enabled() or not hasattr(socket, "TCP_INFO"):
         return None
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, tcpinfo.ARRIVALS_LEN)
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, tcpinfo.INFO_LEN)
     except (OSError, ValueError):
         return None
-    return tcpinfo.arrived_bytes(raw)
+
+
+def arrived_bytes(sock: SocketLike) -> int | None:
+    """What reached the socket, in order or not (:func:`probe.tcpinfo.arrived_bytes`), or None."""
+    raw = _tcp_info(sock)
+    return None if raw is None else tcpinfo.arrived_bytes(raw)
+
+
+def losses_seen(sock: SocketLike) -> bool | None:
+    """Whether the connection lost (or reordered) a segment so far, as this end can tell: it
+    received one out of order, or it retransmitted one. None where the kernel does not say."""
+    raw = _tcp_info(sock)
+    if raw is None:
+        return None
+    counts = (tcpinfo.out_of_order_packets(raw), tcpinfo.retransmitted_segments(raw))
+    if any(c is not None and c > 0 for c in counts):
+        return True
+    return None if counts[0] is None else False

@@ -178,6 +178,11 @@ class HttpConnection(asyncio.BufferedProtocol):
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
         return None if sock is None else fastpaths.arrived_bytes(sock)
 
+    def losses_seen(self) -> bool | None:
+        """Whether a segment arrived out of order on this connection so far (None: unknown)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        return None if sock is None else fastpaths.losses_seen(sock)
+
     def batch_reads(self, interval_s: float) -> None:
         """At a sample tick: drain a slow body, then retune SO_RCVLOWAT to the stream's rate."""
         transport = self.transport

@@ -39,6 +39,13 @@ def stop_outcome(rule: AutoStop | None) -> tuple[str, float | None]:
     return reason, None if last is None else last.precision
 
 
+def any_losses(seen: list[bool | None]) -> bool | None:
+    """Whether any stream lost a segment: True if one did, False if all said none, else None."""
+    if any(seen):
+        return True
+    return None if not seen or None in seen else False
+
+
 class Sampler:
     """Aggregate cumulative bytes at each tick, plus a progress report."""
 

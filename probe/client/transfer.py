@@ -23,7 +23,7 @@ from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
 from probe.client.pings import Pinger, ping_every
 from probe.client.responses import Response, check_status
-from probe.client.sampling import Sampler, stop_outcome, stop_rule, tick_until
+from probe.client.sampling import Sampler, any_losses, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
 from probe.engine.counts import recent_rate
 from probe.engine.plan import MeasurePlan, Progress
@@ -181,6 +181,8 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         early = sum(1 for s in streams if s.error is not None)
         fed_until_s = loop.time() - t0
         answers = [await s.finish() for s in streams]
+        # Now, while every socket is open: each answer closes its connection.
+        losses = any_losses([s.losses_seen() for s in streams])
         # One deadline for all answers together, sized from what the sockets still hold: a
         # stream behind a deep queue answers seconds after the others, and waiting for each in
         # turn with a fixed limit dropped late answers (issue #13).
@@ -210,4 +212,5 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                          if complete and all(a.arrived for a in received) else None),
         server_received_bytes=sum(a.received_bytes for a in received) if complete else None,
         server_origin_s=server_origin_s, fed_until_s=fed_until_s,
-        stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision)
+        stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision,
+        losses_seen=losses)

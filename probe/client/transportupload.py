@@ -124,6 +124,9 @@ class TransportUploadStream:
     def unacked_bytes(self) -> int | None:
         return None  # not knowable portably; the caller sizes its wait from the buffer limits
 
+    def losses_seen(self) -> bool | None:
+        return None if self._conn is None else self._conn.losses_seen()
+
     def unsent_bytes(self) -> int:
         transport = None if self._conn is None else self._conn.transport
         buffered = 0 if transport is None else transport.get_write_buffer_size()

@@ -56,6 +56,9 @@ class UploadStream(Protocol):
         """Bytes handed over but not yet sent: in user space, and the kernel's unsent queue
         (its bound where the kernel cannot be asked)."""
 
+    def losses_seen(self) -> bool | None:
+        """Whether the kernel retransmitted a segment of this stream so far (None: unknown)."""
+
     async def open(self, head: bytes) -> None: ...
     def start(self) -> None: ...
     def tune(self, interval_s: float) -> None: ...
@@ -88,6 +91,9 @@ class RawUploadStream:
     def unacked_bytes(self) -> int | None:
         """Bytes the kernel still holds for this stream (unsent + unacknowledged), if known."""
         return None if self._sock is None else fastpaths.unacked_bytes(self._sock)
+
+    def losses_seen(self) -> bool | None:
+        return None if self._sock is None else fastpaths.losses_seen(self._sock)
 
     def unsent_bytes(self) -> int:
         known = None if self._sock is None else fastpaths.unsent_bytes(self._sock)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from probe.engine.arrivals import counted_ahead_share, held_back_at_start
+from probe.engine.arrivals import counted_ahead_share, held_back
 from probe.engine.latency import idle_latency, loaded_latency_ms
 from probe.engine.plan import MeasurePlan
 from probe.engine.throughput import estimate_throughput
@@ -112,6 +112,10 @@ class DirectionObservation:
     # stream's timeline from the server's answer, like ``server_timelines`` (None: not given).
     arrived_samples: tuple[Sample, ...] = ()
     server_arrivals: tuple[tuple[tuple[float, int], ...], ...] | None = None
+    # Whether a stream lost a segment: its receiver got one out of order (download) or its
+    # sender retransmitted one (upload); None where the kernel does not say. Only then can
+    # a count fall behind its arrivals (probe.engine.arrivals).
+    losses_seen: bool | None = None
 
 
 def cpu_limited(obs: DirectionObservation) -> bool:
@@ -191,7 +195,7 @@ def summarise_direction(
     estimate = estimate_throughput(samples, limit_s, from_s)
     ahead = counted_ahead_share(samples, arrived, estimate.window_start_s,
                                 estimate.window_end_s) if counted else None
-    steady = estimate.steady and not held_back_at_start(ahead)
+    steady = estimate.steady and not held_back(ahead, losses_seen=obs.losses_seen)
     if counted and not steady:
         flags.append(FLAG_UNSTEADY)
     loaded = rtts_inside(obs, estimate.window_start_s + offset_s,
@@ -220,6 +224,7 @@ def summarise_direction(
         retired_at_s=obs.retired_at_s,
         arrived_samples=arrived if counted else (),
         counted_ahead_share=ahead,
+        losses_seen=obs.losses_seen,
     )
     return result, tuple(flags)
 

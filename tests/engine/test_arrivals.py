@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probe.engine.arrivals import COUNTED_AHEAD_SHARE, counted_ahead_share, held_back_at_start
+from probe.engine.arrivals import (
+    COUNTED_AHEAD_SHARE,
+    COUNTED_BEHIND_SHARE,
+    counted_ahead_share,
+    held_back,
+)
 from probe.engine.plan import MeasurePlan
 from probe.engine.summary import DirectionObservation, build_measurement
 from probe.measurement import Measurement, Sample
@@ -40,20 +45,25 @@ class TestCountedAheadShare:
         counted, arrived = _series(_held_then_released), _series(_wire)
         share = counted_ahead_share(counted, arrived, 3.0, 6.0)
         assert share == pytest.approx(0.4 / 3.4, rel=1e-3)
-        assert held_back_at_start(share)
+        assert held_back(share, losses_seen=True)
 
     def test_the_same_count_is_not(self) -> None:
         series = _series(_wire)
         assert counted_ahead_share(series, series, 3.0, 6.0) == pytest.approx(0.0, abs=1e-6)
-        assert not held_back_at_start(counted_ahead_share(series, series, 3.0, 6.0))
+        assert not held_back(counted_ahead_share(series, series, 3.0, 6.0), losses_seen=True)
 
-    def test_arrivals_ahead_of_the_count_are_not_flagged(self) -> None:
-        """Repeated and short segments make arrivals read high: one-sided on purpose."""
-        counted, arrived = _series(_wire), _series(lambda t: 1.05 * _wire(t))
+    def test_arrivals_ahead_count_only_on_a_lossy_connection(self) -> None:
+        """Short segments put arrivals ahead (loopback: 30 % and more); without a loss that
+        is all it can be, with one the count's end was held back."""
+        counted, arrived = _series(_wire), _series(lambda t: 1.3 * _wire(t))
         share = counted_ahead_share(counted, arrived, 3.0, 6.0)
         assert share is not None
-        assert share < 0
-        assert not held_back_at_start(share)
+        assert share < -COUNTED_BEHIND_SHARE
+        assert not held_back(share, losses_seen=False)
+        assert not held_back(share, losses_seen=None)
+        assert held_back(share, losses_seen=True)
+        slight = counted_ahead_share(counted, _series(lambda t: 1.015 * _wire(t)), 3.0, 6.0)
+        assert not held_back(slight, losses_seen=True)
 
     def test_without_arrivals_or_bytes_there_is_no_check(self) -> None:
         series = _series(_wire)
@@ -61,18 +71,20 @@ class TestCountedAheadShare:
         flat = _series(lambda t: 0.0)
         assert counted_ahead_share(flat, series, 3.0, 6.0) is None
         assert counted_ahead_share(series, series, 3.0, 3.0) is None
-        assert not held_back_at_start(None)
+        assert not held_back(None, losses_seen=True)
 
     @given(st.floats(min_value=0.0, max_value=0.5), st.floats(min_value=1.0, max_value=1.1))
     def test_never_flags_arrivals_at_or_above_the_count(self, lag_s: float, excess: float) -> None:
         """A count that ends as far behind as it started, with arrivals >= it: not flagged."""
         counted = _series(lambda t: max(0.0, _wire(t) - RATE * lag_s))
         arrived = _series(lambda t: excess * _wire(t))
-        assert not held_back_at_start(counted_ahead_share(counted, arrived, 2.0, 6.0))
+        assert not held_back(counted_ahead_share(counted, arrived, 2.0, 6.0), losses_seen=False)
 
     def test_threshold(self) -> None:
-        assert not held_back_at_start(COUNTED_AHEAD_SHARE)
-        assert held_back_at_start(COUNTED_AHEAD_SHARE + 1e-9)
+        assert not held_back(COUNTED_AHEAD_SHARE, losses_seen=False)
+        assert held_back(COUNTED_AHEAD_SHARE + 1e-9, losses_seen=False)
+        assert not held_back(-COUNTED_BEHIND_SHARE, losses_seen=True)
+        assert held_back(-COUNTED_BEHIND_SHARE - 1e-9, losses_seen=True)
 
 
 class TestInTheRecord:
@@ -96,6 +108,28 @@ class TestInTheRecord:
         assert "unsteady" in m.flags
         assert m.download.counted_ahead_share is not None
         assert m.download.counted_ahead_share > COUNTED_AHEAD_SHARE
+
+    def test_a_count_held_back_at_its_end_on_a_lossy_line_is_flagged(self) -> None:
+        """A straight count 25 % below its arrivals (the end held back): a false shortfall
+        unless the connection lost nothing, in which case short segments explain it."""
+        def lagging(t: float) -> float:
+            return 0.75 * _wire(t)
+
+        lossy = self._build(DirectionObservation(
+            samples=_series(lagging), streams_started=4, streams_completed=4,
+            arrived_samples=_series(_wire), losses_seen=True))
+        assert lossy.download is not None
+        assert lossy.download.steady is False
+        assert "unsteady" in lossy.flags
+        assert lossy.download.losses_seen is True
+        clean = self._build(DirectionObservation(
+            samples=_series(lagging), streams_started=4, streams_completed=4,
+            arrived_samples=_series(_wire), losses_seen=False))
+        assert clean.download is not None
+        assert clean.download.steady is True
+        back = Measurement.from_json_dict(lossy.to_json_dict())
+        assert back.download is not None
+        assert back.download.losses_seen is True
 
     def test_a_caught_up_count_is_not_flagged_and_survives_json(self) -> None:
         down = DirectionObservation(samples=_series(_wire), streams_started=4,

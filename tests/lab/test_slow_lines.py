@@ -104,6 +104,7 @@ def test_right_or_flagged_and_bounded(shaped_lab: Lab, lab_server: str,
             continue
         assert arrived, name
         assert record[name]["counted_ahead_share"] is not None
+        assert record[name]["losses_seen"] in (True, False)
         assert arrived[-1][1] >= record["samples"][name][-1][1] * 0.99
     if found and known_miss is not None:
         pytest.xfail(f"{known_miss}: {found} {record['flags']}")
