@@ -23,6 +23,7 @@ from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
 from probe.client.pings import Pinger, ping_every
 from probe.client.responses import Response, check_status
+from probe.client.retiring import UploadRetirement
 from probe.client.sampling import Sampler, any_losses, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
 from probe.engine.counts import recent_rate
@@ -145,6 +146,8 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         ("Transfer-Encoding", "chunked"), ("Content-Type", "application/octet-stream")))
     streams = [upload_stream(address, plan.connect_timeout_s) for _ in range(plan.streams)]
     deadline = t0 + plan.duration_s
+    # Streams retired on a slow line finish their body at once (probe.client.retiring).
+    retiring = UploadRetirement(streams)
     try:
         opened = await asyncio.gather(*(s.open(head) for s in streams), return_exceptions=True)
         for result in opened:
@@ -158,21 +161,21 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         finished: list[asyncio.Future[Response]] = []
         rule = stop_rule(plan)
         acked: list[Sample] = [Sample(0.0, 0)]
-
         def tune(interval_s: float) -> None:
-            for stream in streams:
+            for stream in retiring.active:
                 stream.tune(interval_s)
             now = loop.time()
+            if not finished:
+                acked.append(Sample(now - t0, max(acked[-1].total_bytes, _acked(streams))))
+                retiring.check(now - t0, acked, [(t - t0, rtt) for t, rtt in loaded])
             if not finished and now >= t0 + plan.duration_s / 2 \
                     and now + _drain_s(streams, now - t0, queue_delay_s(loaded),
                                        recent_rate(sampler.samples, 2.0)) >= deadline:
                 finished.append(loop.create_future())  # stop feeding: see _drain_s
-            if rule is not None and not finished:
-                # The adaptive rule judges what crossed the line, as near as the client can
-                # see it live: acknowledged bytes (the server's count comes at the end).
-                acked.append(Sample(now - t0, max(acked[-1].total_bytes, _acked(streams))))
-                if rule.update(acked):
-                    finished.append(loop.create_future())
+            # The adaptive rule judges what crossed the line, as near as the client can see
+            # it live: acknowledged bytes (the server's count comes at the end).
+            if rule is not None and not finished and rule.update(acked):
+                finished.append(loop.create_future())
 
         await tick_until(deadline, plan, sampler,
                           lambda: sum(s.sent_payload_bytes for s in streams),
@@ -180,9 +183,9 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                           on_tick=tune)
         early = sum(1 for s in streams if s.error is not None)
         fed_until_s = loop.time() - t0
-        answers = [await s.finish() for s in streams]
+        answers = await retiring.finish_all()
         # Now, while every socket is open: each answer closes its connection.
-        losses = any_losses([s.losses_seen() for s in streams])
+        losses = any_losses(retiring.losses_seen())
         # One deadline for all answers together, sized from what the sockets still hold: a
         # stream behind a deep queue answers seconds after the others, and waiting for each in
         # turn with a fixed limit dropped late answers (issue #13).
@@ -198,6 +201,7 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
             check_status(response, "an upload")
             received.append(wire.UploadAnswer.from_json(response.json()))
     finally:
+        retiring.cancel()
         for stream in streams:
             stream.close()
     if sampler.samples[-1].total_bytes == 0:
@@ -213,4 +217,4 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         server_received_bytes=sum(a.received_bytes for a in received) if complete else None,
         server_origin_s=server_origin_s, fed_until_s=fed_until_s,
         stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision,
-        losses_seen=losses)
+        losses_seen=losses, streams_retired=retiring.retired, retired_at_s=retiring.at_s)

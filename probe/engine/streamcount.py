@@ -18,11 +18,10 @@ rule counts from it). A stream keeps at least ``MIN_PACKETS_PER_STREAM`` packets
 fast or long paths, and slow lines behind deep queues, keep every stream. Unknown inputs
 keep every stream.
 
-Not for upload. Tried in the lab (2026-11-29, 20 ms queue): at 5 Mbit/s the kept stream
-read -0.3 to -2.0 % against four streams' -0.8 to -2.4 %, but at 1 and 2 Mbit/s the stream
-left alone recovered from its quarter share for seconds (it held one packet in flight with
-a full unsent queue and a ten-packet window), and 6 s runs read 6-10 % low, one unflagged,
-where four streams read within 0.6 %.
+Uploads use it too, from the same rate (``MIN_RETIRE_RATE_BYTES_PER_S``) up: below it, the
+stream left alone recovered from its quarter share for seconds in the lab (1-2 Mbit/s, 6 s
+runs 6-10 % low, one unflagged); at 5 Mbit/s behind 20 ms one stream read -0.47 % median,
+-1.29 % at worst in 10 s runs where four read -0.97 % and -3.34 % (docs/measurement.md).
 
 Sans-I/O: the adapters measure; this decides.
 """

@@ -172,6 +172,13 @@ def summarise_direction(
             arrived = _merged_arrivals(obs, merged.origin_s)
             limit_s, from_s, offset_s = merged.first_end_s, merged.all_started_s, \
                 obs.server_origin_s
+            if obs.retired_at_s is not None and 0 < obs.streams_retired < len(
+                    obs.server_timelines):
+                # Retired streams (the last ones) ended on purpose: the window runs while
+                # the kept ones did, and its warm-up counts from the retirement.
+                kept = obs.server_timelines[:len(obs.server_timelines) - obs.streams_retired]
+                limit_s = min(tl[-1][0] for tl in kept) - merged.origin_s
+                from_s = max(from_s, obs.retired_at_s - obs.server_origin_s)
             if obs.fed_until_s is not None:
                 # ... and before the client stopped feeding them: after that they drain, and
                 # a lost tail segment waits for a timeout while the others run out (a 5 Mbit/s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -201,3 +202,41 @@ class TestUpload:
         assert m.upload.counted_ahead_share is None
         assert m.upload.arrived_samples == ()
         assert m.to_json_dict()["samples"]["upload_arrived"] is None
+
+
+class TestRetiredUploadStreams:
+    """Upload streams retired on a slow line end early on the server, on purpose."""
+
+    def test_the_window_runs_while_the_kept_stream_does(self) -> None:
+        # Two streams share 250 kB/s until 1.5 s; the second is retired then (its body ends
+        # at 1.6 s on the server), and the first carries the whole line to 6 s.
+        def kept(t: float) -> float:
+            return RATE / 2 * min(t, 1.5) + RATE * max(0.0, t - 1.5)
+
+        def gone(t: float) -> float:
+            return RATE / 2 * min(t, 1.6)
+
+        first = tuple((100.0 + i / 20, round(kept(i / 20))) for i in range(121))
+        second = tuple((100.0 + i / 20, round(gone(i / 20))) for i in range(33))
+        up = DirectionObservation(
+            samples=_series(_wire), streams_started=2, streams_completed=2,
+            server_timelines=(first, second), server_received_bytes=first[-1][1] + second[-1][1],
+            streams_retired=1, retired_at_s=1.5)
+        m = build_measurement(
+            MeasurePlan(duration_s=6.0, streams=2), measurement_id="6f1c0a56-0000-4000-8000-2",
+            started_at=datetime(2026, 11, 29, 12, tzinfo=UTC), server="http://127.0.0.1:1",
+            idle_rtts_ms=[1.0] * 5, download=None, upload=up)
+        assert m.upload is not None
+        assert m.upload.window_end_s > 4.5  # not cut at the retired stream's end (1.6 s)
+        assert m.upload.window_start_s >= 2.5  # the warm-up counts from the retirement
+        assert m.upload_mbps == pytest.approx(RATE * 8e-6, rel=1e-3)
+        assert "upload_streams_ended_early" not in m.flags
+        assert m.upload.streams_retired == 1
+        # Without the retirement the second stream's end would have cut the window at 1.6 s.
+        plain = build_measurement(
+            MeasurePlan(duration_s=6.0, streams=2), measurement_id="6f1c0a56-0000-4000-8000-3",
+            started_at=datetime(2026, 11, 29, 12, tzinfo=UTC), server="http://127.0.0.1:1",
+            idle_rtts_ms=[1.0] * 5, download=None,
+            upload=dataclasses.replace(up, streams_retired=0, retired_at_s=None))
+        assert plain.upload is not None
+        assert plain.upload.window_end_s <= 1.6 + 1e-9
