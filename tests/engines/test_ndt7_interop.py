@@ -9,8 +9,11 @@ final results back to it; the ndt7 WebSockets go to the probe server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,19 +83,27 @@ async def run_page(server_hostport: str) -> dict[str, Any]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helpers (renderer, crash handler) can still write to the profile after the
+    # main process exits (CI once failed here with "Directory not empty: 'Default'"): the
+    # whole process group is ended, and a straggling write does not fail the test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = await asyncio.create_subprocess_exec(
             "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
             f"http://127.0.0.1:{port}/",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True)
         try:
             async with asyncio.timeout(90):
                 return await got
         finally:
-            browser.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGTERM)
             await browser.wait()
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGKILL)
             await runner.cleanup()
 
 
