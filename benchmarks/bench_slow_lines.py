@@ -9,7 +9,12 @@ Prints one line per round and a summary per queue: median and worst error agains
 R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *unflagged*
 (the issue's target: none). Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
 
-    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 2 --rounds 20
+Both hosts run cubic (``--congestion``; netlab.py says why not the machine's own BBR). For slow
+DSL-like queues use ``--router``: the shapers then sit between the hosts, as a DSLAM does, and
+not in the sender's own qdisc, where a short drop-tail queue refuses packets locally until the
+kernel aborts the stream (docs/performance.md, "Cubic in the lab").
+
+    sudo .venv/bin/python benchmarks/bench_slow_lines.py --router --rates 2 --rounds 20
     sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 2,10,20,100 --queues clean
 """
 
@@ -142,6 +147,9 @@ def main() -> int:
     parser.add_argument("--router", action="store_true",
                         help="shape in a bridge namespace between the hosts (a DSLAM/BRAS), "
                              "not in the sender's own qdisc (tests/lab/netlab.py)")
+    parser.add_argument("--congestion", default="cubic",
+                        help="both hosts' TCP congestion control (default cubic, as the lab "
+                             "tests; tests/lab/netlab.py says why not the machine's own)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     queues = [None if q == "clean" else float(q) for q in args.queues.split(",") if q]
@@ -149,11 +157,11 @@ def main() -> int:
     load = os.getloadavg()
     print(f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f}; {args.rates} Mbit/s both ways (truth R x 1448/1514), "
-          f"{args.duration:g} s per direction, 4 streams"
+          f"{args.duration:g} s per direction, 4 streams, {args.congestion}"
           f"{', shaped in a bridge namespace' if args.router else ''}", flush=True)
     raw: list[dict[str, Any]] = []
     summary: list[str] = []
-    with lab(router=args.router) as the_lab:
+    with lab(router=args.router, congestion=args.congestion) as the_lab:
         server = the_lab.popen(the_lab.server_ns, [
             sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PORT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)

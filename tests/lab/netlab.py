@@ -10,6 +10,17 @@ run, and under CPU load it idles).
 Used by the lab tests and by ``benchmarks/bench_measure.py``. Only RFC 2544 benchmarking
 addresses (198.18.0.0/15) are used inside the namespaces; nothing is routed anywhere else.
 
+Congestion control: both hosts use ``cubic`` (``Lab.congestion``), Linux's default and what
+home routers run, whatever the machine's own default is. This machine's is BBR, and BBR (v1)
+misreads the lab: it probes for more bandwidth in phases one minimum round trip long, and
+the lab's minimum round trip is ~14 µs (veth, no propagation delay; ``netem`` is not in
+this kernel). A stream left alone after its siblings retired (``probe/engine/
+streamcount.py``) kept pacing at the share it had measured, half of a 5 Mbit/s line, for up
+to 2 s until a loss reset its estimate (``ss -ti``: ``bbr:(bw:2350320bps ...)``,
+``pacing_rate 2326816bps``; 2026-11-29 15:40), and 6 s runs read up to 2.4 % low. On a real
+path the probe phases last a real round trip and see freed capacity at once. Benchmarks
+may ask for another algorithm (``lab(congestion="bbr")``) to compare.
+
 Ground truth: a tbf qdisc counts each packet with its 14-byte Ethernet header but without FCS,
 preamble or inter-frame gap, so IPv4 TCP with timestamps (MSS 1448, frame 1514) carries at most
 ``R * 1448 / 1514`` of payload on a link shaped at R. Segmentation offloads are turned off so
@@ -27,6 +38,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SERVER_IP = "198.18.0.1"
 CLIENT_IP = "198.18.0.2"
@@ -65,6 +77,7 @@ class Lab:
     offloads: bool = False
     shaped_mbps: dict[str, float | None] = field(default_factory=dict)
     router: bool = False
+    congestion: str = "cubic"
 
     @property
     def router_ns(self) -> str:
@@ -114,6 +127,10 @@ class Lab:
             _run(["ip", "-n", ns, "link", "set", dev, "up"])
             _run(["ip", "-n", ns, "link", "set", "lo", "up"])
             self._offloads_off(ns, dev)
+            # Each namespace has its own default (inherited from the host's at creation).
+            with allowed_congestion(self.congestion):
+                _run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                      f"net.ipv4.tcp_congestion_control={self.congestion}"])
 
     def _offloads_off(self, ns: str, dev: str) -> None:
         if not self.offloads and shutil.which("ethtool"):
@@ -170,6 +187,28 @@ class Lab:
         return subprocess.Popen(self.exec_argv(ns, argv), text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
 
+_ALLOWED_CC = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+
+
+@contextlib.contextmanager
+def allowed_congestion(name: str) -> Iterator[None]:
+    """Let a namespace choose ``name`` as its default, restoring the host's list after.
+
+    A namespace other than the host's may only pick an algorithm the host allows
+    (``tcp_allowed_congestion_control``, one list for all namespaces, written from the host's);
+    this machine allows ``reno bbr``. The namespace keeps its choice once it is made.
+    """
+    before = _ALLOWED_CC.read_text().split() if _ALLOWED_CC.exists() else []
+    if not before or name in before:
+        yield
+        return
+    _ALLOWED_CC.write_text(" ".join([*before, name]))
+    try:
+        yield
+    finally:
+        _ALLOWED_CC.write_text(" ".join(before))
+
+
 def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
              burst_bytes: int | None = None) -> list[str]:
     """tbf parameters for a rate: a small bucket (so bursts don't bias a multi-second test)
@@ -191,13 +230,13 @@ def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
 
 @contextlib.contextmanager
 def lab(tag: str | None = None, *, offloads: bool = False,
-        router: bool = False) -> Iterator[Lab]:
+        router: bool = False, congestion: str = "cubic") -> Iterator[Lab]:
     """Build a lab and always tear it down, even when the body fails."""
     reason = lab_unavailable_reason()
     if reason is not None:
         raise LabUnavailable(reason)
     the_lab = Lab(tag=tag or f"{os.getpid() % 100000}{int(time.monotonic() * 1000) % 1000}",
-                  offloads=offloads, router=router)
+                  offloads=offloads, router=router, congestion=congestion)
     try:
         the_lab.create()
         yield the_lab
