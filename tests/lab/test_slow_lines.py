@@ -6,6 +6,13 @@ with a two-packet burst, as a DSL modem has. Ground truth is R x 1448/1514. A re
 ±2 % must carry a flag that makes it no evidence (``unsteady``, ``upload_not_counted``, ...),
 and every direction must end within its duration + 1.5 s: a bound, not a timing target.
 
+The shapers sit in a third namespace between the hosts (``lab(router=True)``), as a DSLAM or
+BRAS sits between subscriber and server. With the shaper in the sending host's own qdisc (the
+other lab topology) a drop-tail queue this short refuses the sender's packets locally, and a
+stream refused 15 times in a row is aborted by its own kernel (``ETIMEDOUT``, the probe timer
+counting against ``tcp_retries2``): 9 of 20 uploads at 2 Mbit/s were left uncounted that way
+(2026-11-29 15:38, cubic). That is the lab's doing, not a DSL line's.
+
 Short runs (6 s per direction) keep the matrix to about two minutes; the 20-round evidence
 at 2 Mbit/s, and how often the flag fires, is ``benchmarks/bench_slow_lines.py``.
 """
@@ -16,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,27 +37,45 @@ TOLERANCE = 0.02
 DURATION_S = 6.0
 DURATION_BOUND_S = 1.5
 DSL_BURST_BYTES = 2 * 1514
-# Known accuracy misses (issue #13, not yet met), each seen in the lab or in CI at these 6 s
-# runs: the test then reports the reading as an xfail (non-strict), so they stay visible, and
-# the duration bound stays a hard assertion in every case.
-_MISS_SLOW_SHORT = ("issue #13: at 2 Mbit/s behind 20 ms a 6 s download has read 2.5-8.5 % "
-                    "low and a 0.5 Mbit/s upload 2.3 % low, unflagged")
-_MISS_UPLOAD_5 = ("issue #13: a 5 Mbit/s upload behind 20 ms can read 2-2.75 % low unflagged "
-                  "(four streams under-fill ~9 packets; docs/measurement.md, Number of streams)")
-# (downlink, uplink) Mbit/s, queue s, known miss: together they cover uplinks 0.5/1/2/5 and
-# downlinks 2/5. (A 6 s 2 Mbit/s download behind 600 ms read +12.8 % unflagged once in CI,
-# its start held back in loss recovery; the arrival check, probe/engine/arrivals.py, now
-# flags such a window, so those cases are strict again.)
+# (downlink, uplink) Mbit/s, queue s: together they cover uplinks 0.5/1/2/5 and downlinks 2/5.
+# All strict. The short-queue cases were xfails (2-3 % low now and then) until the lab stopped
+# inheriting the machine's BBR: with the lab's ~14 us minimum round trip, BBR's bandwidth
+# probes never saw the capacity freed when streams retired (tests/lab/netlab.py). A 6 s 2 Mbit/s
+# download behind 600 ms that read +12.8 % unflagged once in CI is what the arrival check
+# (probe/engine/arrivals.py) flags.
 CASES = [
-    pytest.param((2.0, 0.5, 0.02, _MISS_SLOW_SHORT), id="2-0.5-queue20ms"),
-    pytest.param((5.0, 1.0, 0.02, None), id="5-1-queue20ms"),
-    pytest.param((2.0, 2.0, 0.02, _MISS_SLOW_SHORT), id="2-2-queue20ms"),
-    pytest.param((5.0, 5.0, 0.02, _MISS_UPLOAD_5), id="5-5-queue20ms"),
-    pytest.param((2.0, 0.5, 0.6, None), id="2-0.5-queue600ms"),
-    pytest.param((5.0, 1.0, 0.6, None), id="5-1-queue600ms"),
-    pytest.param((2.0, 2.0, 0.6, None), id="2-2-queue600ms"),
-    pytest.param((5.0, 5.0, 0.6, None), id="5-5-queue600ms"),
+    pytest.param((2.0, 0.5, 0.02), id="2-0.5-queue20ms"),
+    pytest.param((5.0, 1.0, 0.02), id="5-1-queue20ms"),
+    pytest.param((2.0, 2.0, 0.02), id="2-2-queue20ms"),
+    pytest.param((5.0, 5.0, 0.02), id="5-5-queue20ms"),
+    pytest.param((2.0, 0.5, 0.6), id="2-0.5-queue600ms"),
+    pytest.param((5.0, 1.0, 0.6), id="5-1-queue600ms"),
+    pytest.param((2.0, 2.0, 0.6), id="2-2-queue600ms"),
+    pytest.param((5.0, 5.0, 0.6), id="5-5-queue600ms"),
 ]
+
+
+@pytest.fixture(scope="module")
+def dsl_lab() -> Iterator[Lab]:
+    """The lab with its shapers in a bridge namespace between the hosts."""
+    reason = lab_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with lab(router=True) as the_lab:
+        yield the_lab
+
+
+@pytest.fixture(scope="module")
+def dsl_server(dsl_lab: Lab) -> Iterator[str]:
+    server = dsl_lab.popen(dsl_lab.server_ns, [
+        sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", "8080"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{SERVER_IP}:8080"
+    try:
+        dsl_lab.wait_http(dsl_lab.client_ns, f"{url}/healthz")
+        yield url
+    finally:
+        stop_process(server)
 
 
 def measure(the_lab: Lab, url: str, *, portable: bool = False) -> dict[str, Any]:
@@ -89,12 +115,12 @@ def problems(record: dict[str, Any], down_mbps: float, up_mbps: float, *,
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_right_or_flagged_and_bounded(shaped_lab: Lab, lab_server: str,
-                                      case: tuple[float, float, float, str | None]) -> None:
-    down_mbps, up_mbps, queue_s, known_miss = case
-    shaped_lab.shape(down_mbps=down_mbps, up_mbps=up_mbps, queue_s=queue_s,
-                     burst_bytes=DSL_BURST_BYTES)
-    record = measure(shaped_lab, lab_server)
+def test_right_or_flagged_and_bounded(dsl_lab: Lab, dsl_server: str,
+                                      case: tuple[float, float, float]) -> None:
+    down_mbps, up_mbps, queue_s = case
+    dsl_lab.shape(down_mbps=down_mbps, up_mbps=up_mbps, queue_s=queue_s,
+                  burst_bytes=DSL_BURST_BYTES)
+    record = measure(dsl_lab, dsl_server)
     found = problems(record, down_mbps, up_mbps)
     assert [p for p in found if " took " in p] == [], found
     # Both receivers' arrivals were counted (the check ran), and they are an upper bound.
@@ -106,12 +132,10 @@ def test_right_or_flagged_and_bounded(shaped_lab: Lab, lab_server: str,
         assert record[name]["counted_ahead_share"] is not None
         assert record[name]["losses_seen"] in (True, False)
         assert arrived[-1][1] >= record["samples"][name][-1][1] * 0.99
-    if found and known_miss is not None:
-        pytest.xfail(f"{known_miss}: {found} {record['flags']}")
     assert found == [], record["flags"]
 
 
-def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
+def test_portable_path_measures(dsl_lab: Lab, dsl_server: str) -> None:
     """Without the Linux fast paths (PROBE_PORTABLE=1, as on macOS/Windows) it still measures,
     within the same duration bound.
 
@@ -123,11 +147,11 @@ def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
     portable download's count lags by what the kernel holds unread (no FIONREAD), and read
     -2.3 % unflagged once in CI (xfail below, accuracy only).
     """
-    shaped_lab.shape(down_mbps=5.0, up_mbps=2.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
-    record = measure(shaped_lab, lab_server, portable=True)
+    dsl_lab.shape(down_mbps=5.0, up_mbps=2.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
+    record = measure(dsl_lab, dsl_server, portable=True)
     assert [p for p in problems(record, 5.0, 2.0) if " took " in p] == [], record["flags"]
     if "upload_not_counted" in record["flags"]:
-        record = measure(shaped_lab, lab_server, portable=True)
+        record = measure(dsl_lab, dsl_server, portable=True)
     found = problems(record, 5.0, 2.0)
     assert [p for p in found if " took " in p] == [], found
     assert record["download_mbps"] is not None
@@ -137,31 +161,11 @@ def test_portable_path_measures(shaped_lab: Lab, lab_server: str) -> None:
         pytest.xfail(f"issue #13 portable short-queue miss: {found} {record['flags']}")
 
 
-def test_shaped_in_a_bridge_namespace() -> None:
-    """The shapers in a third namespace between the hosts (``lab(router=True)``, as a DSLAM
-    sits between subscriber and server; ``bench_slow_lines.py --router``): both directions
-    are shaped there, the hosts' own qdiscs are not, and a run is right or flagged, bounded.
-    """
-    reason = lab_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with lab(router=True) as the_lab:
-        server = the_lab.popen(the_lab.server_ns, [
-            sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", "8080"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://{SERVER_IP}:8080"
-            the_lab.wait_http(the_lab.client_ns, f"{url}/healthz")
-            the_lab.shape(down_mbps=5.0, up_mbps=5.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
-            qdiscs = {ns: subprocess.run(["tc", "-n", ns, "qdisc", "show"], capture_output=True,
-                                         text=True, check=True).stdout
-                      for ns in (the_lab.router_ns, the_lab.client_ns, the_lab.server_ns)}
-            assert qdiscs[the_lab.router_ns].count("qdisc tbf") == 2, qdiscs
-            assert "tbf" not in qdiscs[the_lab.client_ns] + qdiscs[the_lab.server_ns]
-            record = measure(the_lab, url)
-        finally:
-            stop_process(server)
-    found = problems(record, 5.0, 5.0)
-    assert [p for p in found if " took " in p] == [], found
-    if found:
-        pytest.xfail(f"{_MISS_UPLOAD_5}: {found} {record['flags']}")
+def test_shapers_sit_between_the_hosts(dsl_lab: Lab) -> None:
+    """Both directions are shaped in the bridge namespace; the hosts' own qdiscs are not."""
+    dsl_lab.shape(down_mbps=5.0, up_mbps=5.0, queue_s=0.02, burst_bytes=DSL_BURST_BYTES)
+    qdiscs = {ns: subprocess.run(["tc", "-n", ns, "qdisc", "show"], capture_output=True,
+                                 text=True, check=True).stdout
+              for ns in (dsl_lab.router_ns, dsl_lab.client_ns, dsl_lab.server_ns)}
+    assert qdiscs[dsl_lab.router_ns].count("qdisc tbf") == 2, qdiscs
+    assert "tbf" not in qdiscs[dsl_lab.client_ns] + qdiscs[dsl_lab.server_ns]
