@@ -5,14 +5,11 @@ Skips (with the reason) where namespaces cannot be made; CI runs as root, so the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.netlab import SERVER_IP, Lab, LabUnavailable, lab, lab_unavailable_reason
-from tests.support import stop_process
+from tests.lab.netlab import Lab, LabUnavailable, lab, lab_unavailable_reason, probe_server
 
 PROBE_PORT = 8080
 
@@ -32,13 +29,5 @@ def shaped_lab() -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def lab_server(shaped_lab: Lab) -> Iterator[str]:
     """``probe serve`` inside the server namespace; yields its URL as seen from the client."""
-    server = shaped_lab.popen(
-        shaped_lab.server_ns,
-        [sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(PROBE_PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{SERVER_IP}:{PROBE_PORT}"
-    try:
-        shaped_lab.wait_http(shaped_lab.client_ns, f"{url}/healthz")
+    with probe_server(shaped_lab, PROBE_PORT) as url:
         yield url
-    finally:
-        stop_process(server)

@@ -229,6 +229,22 @@ def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
 
 
 @contextlib.contextmanager
+def probe_server(the_lab: Lab, port: int = 8080) -> Iterator[str]:
+    """``probe serve`` inside the server namespace; yields its URL as seen from the client."""
+    from tests.support import stop_process
+
+    server = the_lab.popen(the_lab.server_ns, [
+        sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{SERVER_IP}:{port}"
+    try:
+        the_lab.wait_http(the_lab.client_ns, f"{url}/healthz")
+        yield url
+    finally:
+        stop_process(server)
+
+
+@contextlib.contextmanager
 def lab(tag: str | None = None, *, offloads: bool = False,
         router: bool = False, congestion: str = "cubic") -> Iterator[Lab]:
     """Build a lab and always tear it down, even when the body fails."""

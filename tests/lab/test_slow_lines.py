@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.netlab import GOODPUT_SHARE, SERVER_IP, Lab, lab, lab_unavailable_reason
-from tests.support import stop_process
+from tests.lab.netlab import GOODPUT_SHARE, Lab, lab, lab_unavailable_reason, probe_server
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -67,15 +66,8 @@ def dsl_lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def dsl_server(dsl_lab: Lab) -> Iterator[str]:
-    server = dsl_lab.popen(dsl_lab.server_ns, [
-        sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", "8080"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{SERVER_IP}:8080"
-    try:
-        dsl_lab.wait_http(dsl_lab.client_ns, f"{url}/healthz")
+    with probe_server(dsl_lab) as url:
         yield url
-    finally:
-        stop_process(server)
 
 
 def measure(the_lab: Lab, url: str, *, portable: bool = False) -> dict[str, Any]:
