@@ -2,7 +2,8 @@
 
 Pure: each adapter asks the kernel itself (``getsockopt(IPPROTO_TCP, TCP_INFO, INFO_LEN)``)
 and hands the bytes here. What is read is what reached a receiving socket, in order or not,
-and whether a connection lost segments (:mod:`probe.engine.arrivals` says why it matters).
+and whether a connection lost segments (:mod:`probe.engine.arrivals` says why it matters), and
+the fields the ndt7 server reports (:func:`named_fields`). The struct's layout lives here only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,28 @@ ARRIVALS_LEN: Final = _DATA_SEGS_IN + 4
 # How many bytes to ask for: older kernels return fewer, and then what is past their end is
 # not known.
 INFO_LEN: Final = _RCV_OOOPACK + 4
+
+# The fields ndt7 reports, under the names of Go's tcp_info (probe.server.ndt7), and how many
+# bytes to ask for them (through tcpi_snd_wnd).
+NAMED_LEN: Final = 232
+_NAMED_U32: Final = {"RTO": 8, "SndMSS": 16, "RcvMSS": _RCV_MSS, "Unacked": 24, "Retrans": 36,
+                     "RTT": 68, "RTTVar": 72, "SndCwnd": 80, "TotalRetrans": _TOTAL_RETRANS,
+                     "MinRTT": 148}
+_NAMED_U64: Final = {"PacingRate": 104, "BytesAcked": 120, "BytesReceived": 128,
+                     "DeliveryRate": 160, "BusyTime": 168, "RWndLimited": 176,
+                     "SndBufLimited": 184, "BytesSent": 200, "BytesRetrans": 208}
+
+
+def named_fields(raw: bytes) -> dict[str, int]:
+    """The fields ndt7 reports (times in microseconds), those the struct is long enough for."""
+    info: dict[str, int] = {}
+    for name, offset in _NAMED_U32.items():
+        if offset + 4 <= len(raw):
+            info[name] = int(struct.unpack_from("I", raw, offset)[0])
+    for name, offset in _NAMED_U64.items():
+        if offset + 8 <= len(raw):
+            info[name] = int(struct.unpack_from("Q", raw, offset)[0])
+    return info
 
 
 def arrived_bytes(raw: bytes) -> int | None:

@@ -20,13 +20,13 @@ import contextlib
 import json
 import random
 import socket
-import struct
 import time
 import uuid
 from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from probe import tcpinfo
 from probe.server import state
 from probe.server.guards import json_error
 
@@ -42,29 +42,13 @@ MEASURE_MIN_S: Final = 0.025
 MEASURE_MAX_S: Final = 0.625
 MAX_RECEIVE_BYTES: Final = (1 << 24) + 1024
 
-# struct tcp_info (linux/tcp.h): offsets of the fields ndt7 reports.
-_TCP_INFO_LEN: Final = 232
-_U32: Final = {"RTO": 8, "SndMSS": 16, "RcvMSS": 20, "Unacked": 24, "Retrans": 36,
-               "RTT": 68, "RTTVar": 72, "SndCwnd": 80, "TotalRetrans": 100, "MinRTT": 148}
-_U64: Final = {"PacingRate": 104, "BytesAcked": 120, "BytesReceived": 128,
-               "DeliveryRate": 160, "BusyTime": 168, "RWndLimited": 176,
-               "SndBufLimited": 184, "BytesSent": 200, "BytesRetrans": 208}
-
-
 def tcp_info(sock: Any) -> dict[str, int]:
     """The kernel's TCP_INFO as ndt7 names it (times in microseconds); {} where unavailable."""
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, tcpinfo.NAMED_LEN)
     except (OSError, AttributeError):
         return {}
-    info: dict[str, int] = {}
-    for name, offset in _U32.items():
-        if offset + 4 <= len(raw):
-            info[name] = struct.unpack_from("I", raw, offset)[0]
-    for name, offset in _U64.items():
-        if offset + 8 <= len(raw):
-            info[name] = struct.unpack_from("Q", raw, offset)[0]
-    return info
+    return tcpinfo.named_fields(raw)
 
 
 def next_interval_s(rng: random.Random) -> float:
