@@ -12,10 +12,13 @@ R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *
 Both hosts run cubic (``--congestion``; netlab.py says why not the machine's own BBR). For slow
 DSL-like queues use ``--router``: the shapers then sit between the hosts, as a DSLAM does, and
 not in the sender's own qdisc, where a short drop-tail queue refuses packets locally until the
-kernel aborts the stream (docs/performance.md, "Cubic in the lab").
+kernel aborts the stream (docs/performance.md, "Cubic in the lab"). ``--streams 2 --duration 4``
+is what the lab's agent and gating tests run: how often a short test on a clean line is flagged.
 
     sudo .venv/bin/python benchmarks/bench_slow_lines.py --router --rates 2 --rounds 20
     sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 2,10,20,100 --queues clean
+    sudo .venv/bin/python benchmarks/bench_slow_lines.py --rates 20 --queues clean \
+        --duration 4 --streams 2 --iperf-rounds 0 [--router]
 """
 
 from __future__ import annotations
@@ -44,12 +47,12 @@ TOLERANCE = 0.02
 BURST_BYTES = 2 * 1514
 
 
-def probe_round(the_lab: Lab, duration_s: float) -> dict[str, Any]:
+def probe_round(the_lab: Lab, duration_s: float, streams: int) -> dict[str, Any]:
     started = time.monotonic()
     proc = subprocess.run(
         the_lab.exec_argv(the_lab.client_ns, [
             sys.executable, "-m", "probe", "measure", "--server", f"http://{SERVER_IP}:{PORT}",
-            "--json", "--no-store", "--duration", str(duration_s)]),
+            "--json", "--no-store", "--duration", str(duration_s), "--streams", str(streams)]),
         capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()[-200:], "wall_s": time.monotonic() - started}
@@ -98,7 +101,7 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
     iperf_errors: dict[str, list[float]] = {"download": [], "upload": []}
     walls = []
     for i in range(args.rounds):
-        record = probe_round(the_lab, args.duration)
+        record = probe_round(the_lab, args.duration, args.streams)
         raw.append({"rate_mbps": rate, "queue_s": queue_s, "round": i, "record": record})
         walls.append(record["wall_s"])
         line = [f"{rate:g} Mbit/s q={queue} round {i + 1:2d}:"]
@@ -144,6 +147,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--iperf-rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--streams", type=int, default=4,
+                        help="parallel streams per direction (the probe's default is 4; the "
+                             "lab's agent and gating tests use 2)")
     parser.add_argument("--router", action="store_true",
                         help="shape in a bridge namespace between the hosts (a DSLAM/BRAS), "
                              "not in the sender's own qdisc (tests/lab/netlab.py)")
@@ -157,7 +163,7 @@ def main() -> int:
     load = os.getloadavg()
     print(f"{stamp:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f}; {args.rates} Mbit/s both ways (truth R x 1448/1514), "
-          f"{args.duration:g} s per direction, 4 streams, {args.congestion}"
+          f"{args.duration:g} s per direction, {args.streams} streams, {args.congestion}"
           f"{', shaped in a bridge namespace' if args.router else ''}", flush=True)
     raw: list[dict[str, Any]] = []
     summary: list[str] = []

@@ -1,11 +1,11 @@
 """Lab fixtures: a shaped network with ``probe serve`` running on the server side.
 
 The shapers sit between the hosts (``lab(router=True)``), where an ISP's BRAS or DSLAM shapes
-a line, not in the sending host's own qdisc. Shaped there, a sender's tbf refuses packets
-locally, and with cubic the loss recovery that follows holds back bursts of 2-5 % of a short
-window: 4 s tests at 20 Mbit/s were flagged ``unsteady`` in 2 of 16 directions (readings
-within 0.25 %), which made the lab's agent and gating tests fail now and then; with the
-shapers between the hosts, 0 of 20 (docs/measurement.md, "Known limits").
+a line, not in the sending host's own qdisc. Shaped there, the sender's tbf drops packets
+TCP has already sent, and with cubic the repair releases bursts of 2-5 % of a short window:
+4 s two-stream tests at 20 Mbit/s were flagged ``unsteady`` in 2 of 24 directions (readings
+within 0.3 %), which failed the lab's agent-alert and gating tests now and then; between the
+hosts 0 of 24 (docs/measurement.md, "Known limits").
 
 Skips (with the reason) where namespaces cannot be made; CI runs as root, so there they run.
 """
