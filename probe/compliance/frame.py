@@ -115,7 +115,7 @@ def _local(t_ms: Ints, zone_of_row: Ints, zones: list[str]) -> Ints:
     return local
 
 
-def _subscriber_codes(frame: pd.DataFrame, ids: list[str]) -> Ints | None:
+def subscriber_codes(frame: pd.DataFrame, ids: list[str]) -> Ints | None:
     """Each row's index into ``ids`` (-1 when the subscriber has no contract); None when no row
     names a subscriber. A categorical column is mapped through its (few) categories and never
     expanded to one string per row: at ten million rows that conversion cost more than the
@@ -203,7 +203,7 @@ def windows_by_plan(
     if missing:
         raise RecordFormatError("measurements lack the column 'started_at'")
     ids = list(contracts)
-    code = _subscriber_codes(frame, ids) if "subscriber_id" in frame else None
+    code = subscriber_codes(frame, ids) if "subscriber_id" in frame else None
     if code is None:
         if len(ids) != 1:
             raise RecordFormatError(

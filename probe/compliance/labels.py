@@ -18,25 +18,34 @@ Rates, per direction the plan states:
 ``period`` is ``peak`` when the test started inside the peak hours in the subscriber's local
 time: the profile's ``peak_hours`` parameter where it has one (eu-berec), else
 :data:`DEFAULT_PEAK_HOURS`, the evening busy hours regulators commonly use (BEREC's example and
-the FCC's 19:00–23:00; Ofcom's 20:00–22:00 lies inside).
+the FCC's 19:00–23:00; Ofcom's 20:00–22:00 lies inside). That rule is :func:`in_peak` on the
+local time of day in whole microseconds, and nowhere else: :func:`period_of` applies it to one
+test (the ``period`` tag of every ``broadband`` point), :mod:`probe.compliance.periods` to a
+fleet's rows (a subscriber's verdict per period).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from probe.compliance.check import resolve_profile
 from probe.compliance.contract import DIRECTIONS, Contract, Plan, RateName
 from probe.compliance.params import Params
 from probe.compliance.profiles import PROFILES
 
+if TYPE_CHECKING:  # numpy is the analysis extra's; a router's agent labels tests without it
+    import numpy as np
+    import numpy.typing as npt
+
 DEFAULT_PEAK_HOURS = (Fraction(19), Fraction(23))
 HEADLINE_RATES: tuple[RateName, ...] = ("maximum", "advertised", "normally_available")
 PERIODS = ("peak", "off_peak")
+US_PER_HOUR = 3_600_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +97,30 @@ def _peak_hours(params: Params) -> tuple[Fraction, Fraction]:
     return configured if isinstance(configured, tuple) else DEFAULT_PEAK_HOURS
 
 
+def peak_bounds_us(hours: tuple[Fraction, Fraction]) -> tuple[int, int]:
+    """The peak hours [start, end) as microseconds of the local day: a whole-microsecond time
+    of day ``t`` is inside ``hours`` exactly when ``start_us <= t < end_us`` (each bound
+    rounded up, so a fractional hour bound keeps the exact comparison)."""
+    return math.ceil(hours[0] * US_PER_HOUR), math.ceil(hours[1] * US_PER_HOUR)
+
+
+@overload
+def in_peak(of_day_us: int, bounds_us: tuple[int, int]) -> bool: ...
+@overload
+def in_peak(of_day_us: npt.NDArray[np.int64], bounds_us: tuple[int, int]
+            ) -> npt.NDArray[np.bool_]: ...
+def in_peak(of_day_us: Any, bounds_us: tuple[int, int]) -> Any:
+    """Whether a local time of day (µs since local midnight) is peak: one test's (an int), or
+    element by element a fleet's rows (a numpy array)."""
+    return (bounds_us[0] <= of_day_us) & (of_day_us < bounds_us[1])
+
+
 def period_of(contract: Contract, started_at: datetime, hours: tuple[Fraction, Fraction]) -> str:
     """``peak`` or ``off_peak`` for a test started at ``started_at`` (aware) in local time."""
     local = started_at.astimezone(contract.zone)
-    of_day = Fraction(local.hour) + Fraction(local.minute * 60 + local.second, 3600) \
-        + Fraction(local.microsecond, 3_600_000_000)
-    return "peak" if hours[0] <= of_day < hours[1] else "off_peak"
+    of_day_us = ((local.hour * 60 + local.minute) * 60 + local.second) * 1_000_000 \
+        + local.microsecond
+    return "peak" if in_peak(of_day_us, peak_bounds_us(hours)) else "off_peak"
 
 
 def fleet_labels(

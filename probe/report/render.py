@@ -19,6 +19,10 @@ from probe.report.summary import DIRECTIONS
 
 SHORTFALLS_IN_TABLE = 20
 SHORTFALLS_IN_HTML = 500
+PERIOD_NOTE = ("peak / off_peak rows: each subscriber judged by its rule on only its tests in "
+               "that period (peak: the profile's peak hours, else 19:00-23:00 local); a period "
+               "with too few tests is inconclusive. The all-subscribers row and the shortfalls "
+               "are the whole-window verdicts.")
 
 
 def share_text(share: Share) -> str:
@@ -81,6 +85,8 @@ def to_table(report: FleetReport) -> str:
                         if len(report.shortfalls) > SHORTFALLS_IN_TABLE else "") + ":")
         for s in report.shortfalls[:SHORTFALLS_IN_TABLE]:
             lines.append(f"  {s.subscriber_id} ({s.plan}, {s.region}): {s.reasons}")
+    if "period" in report.by:
+        lines += ["", f"note: {PERIOD_NOTE}"]
     if meta.get("notes"):
         lines.append("")
         lines.extend(f"note: {n}" for n in meta["notes"])
@@ -167,6 +173,8 @@ def to_html(report: FleetReport, title: str = "Fleet compliance report") -> str:
             "<code>probe report --format json</code> lists every one.</p>"
             if len(report.shortfalls) > len(shown) else "")
     notes = "".join(f"<p class='note'>{esc(n)}</p>" for n in report.meta.get("notes", ()))
+    period_note = (f"\n<p class='note'>{esc(PERIOD_NOTE)}</p>" if "period" in report.by
+                   else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>{_CSS}</style></head><body>
@@ -179,7 +187,7 @@ def to_html(report: FleetReport, title: str = "Fleet compliance report") -> str:
 <p class="note">Compliant subscribers: window verdict pass ÷ (pass + shortfall); inconclusive
 subscribers are not evidence either way. Compliant tests: tests the rule counted that reached
 its primary bar. Intervals are exact (Clopper–Pearson) 95 %; tests of one line are correlated,
-so the test interval is narrower than the truth.</p>
+so the test interval is narrower than the truth.</p>{period_note}
 <h2>Worst groups</h2><ol>{worst or '<li>none decided</li>'}</ol>
 <h2>Shortfalls ({len(report.shortfalls):,})</h2>
 <table><tr><th>subscriber</th><th>plan</th><th>region</th><th>technology</th><th>why</th></tr>

@@ -7,6 +7,11 @@
 - **Tests**, per direction: tests the rule counted that reached its primary bar / tests the
   rule counted (see :mod:`probe.report.summary`).
 
+Grouping by ``period`` (peak / off-peak) counts each subscriber's verdict per period, the rule
+applied to only that period's tests (:mod:`probe.compliance.periods`; the summary table per
+period is passed as ``periods``); the whole-fleet row and the shortfall list stay the
+whole-window verdicts, so adding ``period`` to a grouping never changes them.
+
 Each share carries the exact (Clopper–Pearson) 95 % interval of :mod:`probe.compliance
 .confidence`. The subscriber interval treats subscribers as independent draws; the test
 interval treats tests as independent, which they are not (tests of one line, one evening, are
@@ -25,7 +30,7 @@ import pandas as pd
 from probe.compliance.confidence import DEFAULT_LEVEL, clopper_pearson
 from probe.report.summary import DIRECTIONS, ordered
 
-GROUP_DIMENSIONS = ("plan", "region", "technology", "profile")
+GROUP_DIMENSIONS = ("plan", "region", "technology", "profile", "period")
 _COUNTS = ("valid_measurements", "flagged_measurements", "download_tests", "download_failing",
            "upload_tests", "upload_failing")
 
@@ -143,19 +148,23 @@ def _group(key: Mapping[str, str], counts: Mapping[Any, Any], verdicts: Mapping[
 
 def rollup(summary: pd.DataFrame, by: Sequence[str] = ("plan",),
            meta: Mapping[str, Any] | None = None, *, per_subscriber: bool = False,
-           ) -> FleetReport:
-    """Group the per-subscriber summary by ``by`` (any of :data:`GROUP_DIMENSIONS`)."""
+           periods: pd.DataFrame | None = None) -> FleetReport:
+    """Group the per-subscriber summary by ``by`` (any of :data:`GROUP_DIMENSIONS`); grouping by
+    ``period`` needs ``periods``, the summary per subscriber and period."""
     unknown = [b for b in by if b not in GROUP_DIMENSIONS]
     if unknown:
         raise ValueError(f"cannot group by {', '.join(unknown)} "
                          f"(choose from {', '.join(GROUP_DIMENSIONS)})")
+    if "period" in by and periods is None:
+        raise ValueError("grouping by period needs the summary per period")
     totals = summary[list(_COUNTS)].sum()
     overall = _group({}, totals.to_dict(), summary["verdict"].value_counts().to_dict())
     groups: list[GroupResult] = []
     if by:
         keys = list(by)
-        sums = summary.groupby(keys, sort=True)[list(_COUNTS)].sum()
-        verdicts = summary.groupby([*keys, "verdict"]).size().unstack(fill_value=0)
+        table = periods if periods is not None and "period" in by else summary
+        sums = table.groupby(keys, sort=True)[list(_COUNTS)].sum()
+        verdicts = table.groupby([*keys, "verdict"]).size().unstack(fill_value=0)
         for index, counts in sums.iterrows():
             values = index if isinstance(index, tuple) else (index,)
             row = verdicts.loc[index]  # type: ignore[call-overload]  # a group key

@@ -8,7 +8,9 @@ the normally available rate over the 30 campaign tests; us-fcc: 80 % of advertis
 testing hours ...). No rule is evaluated a second time here.
 
 The same function summarises a single process's evaluations and each Dask partition's, so the
-two paths meet in identical tables.
+two paths meet in identical tables. :func:`summarise_periods` does the same for the verdicts
+per period (:mod:`probe.compliance.periods`): one row per subscriber and period, with a
+``period`` column.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SUMMARY_COLUMNS = (
     "valid_measurements", "flagged_measurements",
     "download_tests", "download_failing", "upload_tests", "upload_failing", "reasons",
 )
+PERIOD_SUMMARY_COLUMNS = (*SUMMARY_COLUMNS[:5], "period", *SUMMARY_COLUMNS[5:])
 
 
 def summarise(evaluations: Iterable[Evaluation], contracts: Mapping[str, Contract]) -> pd.DataFrame:
@@ -55,6 +58,20 @@ def summarise(evaluations: Iterable[Evaluation], contracts: Mapping[str, Contrac
     return frame
 
 
+def summarise_periods(by_period: Mapping[str, Iterable[Evaluation]],
+                      contracts: Mapping[str, Contract]) -> pd.DataFrame:
+    """Evaluations per period → the summary table with a ``period`` column after ``profile``:
+    the periods in the order given, each period's rows in the order given."""
+    frames = []
+    for period, evaluations in by_period.items():
+        frame = summarise(evaluations, contracts)
+        frame.insert(SUMMARY_COLUMNS.index("verdict"), "period", period)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(PERIOD_SUMMARY_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
 def _direction_counts(e: Evaluation) -> tuple[int, int, int, int]:
     """(download tests, failing, upload tests, failing) from the rule's intervals; 0 where the
     rule has none for a direction (the last interval of a direction counts)."""
@@ -68,5 +85,7 @@ def _direction_counts(e: Evaluation) -> tuple[int, int, int, int]:
 
 
 def ordered(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows by subscriber id, index reset: the canonical order for comparing two summaries."""
-    return summary.sort_values("subscriber_id", kind="stable", ignore_index=True)
+    """Rows by subscriber id (and period, in a table per period), index reset: the canonical
+    order for comparing two summaries."""
+    keys = ["subscriber_id", "period"] if "period" in summary else ["subscriber_id"]
+    return summary.sort_values(keys, kind="stable", ignore_index=True)
