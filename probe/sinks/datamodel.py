@@ -114,6 +114,8 @@ WINDOW_TAGS: tuple[TagSpec, ...] = (
     TagSpec("region", "the subscriber's region"),
     TagSpec("technology", "access technology of the plan"),
     TagSpec("profile", "the rule profile that judged the window"),
+    TagSpec("period", "peak / off_peak: the verdict on only that period's tests; absent on the "
+                      "whole-window verdict"),
 )
 _WINDOW_FIELD_TEXT = (
     ("compliant", "1 when the window verdict is pass, 0 on shortfall; absent when inconclusive"),

@@ -10,7 +10,10 @@ float, absent rather than empty, deterministic sorted tags).
   (VictoriaMetrics) instead of adding a second verdict. The verdict is in fields
   (``compliant``, ``inconclusive``), not a tag: as a tag, a changed verdict for the same window
   would be a second series beside the first, and "the subscriber's latest verdict" would need
-  a join across series in MetricsQL.
+  a join across series in MetricsQL. The same report also writes each subscriber's verdicts
+  per period (its peak-hour tests alone, its off-peak tests alone) as points tagged
+  ``period``; the whole-window point has no ``period`` tag, as before it existed, so a query
+  for whole-window verdicts selects ``period = ''`` (InfluxQL) / ``period=""`` (MetricsQL).
 - ``broadband_probe``: a probe's own state (outbox backlog, deferred and skipped tests) at a
   moment, so a dashboard can show fleet health from the same database as the results.
 - ``broadband_alert``: one point per confirmed-shortfall alert transition, stamped when the
@@ -26,6 +29,7 @@ from datetime import datetime
 
 from probe.alert import Alert
 from probe.compliance.contract import Contract
+from probe.compliance.labels import PERIODS
 from probe.compliance.verdict import Evaluation
 from probe.errors import RecordFormatError
 from probe.sinks.lineprotocol import (
@@ -57,16 +61,20 @@ def build_line(
 
 
 def encode_window_verdict(
-    evaluation: Evaluation, contract: Contract, at: datetime, *, window_s: float | None = None
+    evaluation: Evaluation, contract: Contract, at: datetime, *, window_s: float | None = None,
+    period: str | None = None,
 ) -> str:
     """The ``broadband_window`` line for one subscriber's window verdict, stamped ``at`` (the
-    window's end, aware)."""
+    window's end, aware); ``period`` (``peak`` / ``off_peak``) for a verdict on only that
+    period's tests, None for the whole window."""
+    if period is not None and period not in PERIODS:
+        raise RecordFormatError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
     if evaluation.subscriber_id != contract.subscriber_id:
         raise RecordFormatError(f"window verdict for {evaluation.subscriber_id!r} paired with the "
                                 f"contract of {contract.subscriber_id!r}")
     tags = (("subscriber_id", evaluation.subscriber_id), ("plan", evaluation.plan_id),
             ("region", contract.region), ("technology", contract.plan.technology),
-            ("profile", evaluation.profile))
+            ("profile", evaluation.profile), ("period", period))
     fields: list[tuple[str, object]] = [
         ("compliant", _COMPLIANT.get(evaluation.verdict)),
         ("inconclusive", 1.0 if evaluation.verdict == "inconclusive" else 0.0),

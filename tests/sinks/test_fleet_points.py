@@ -74,6 +74,16 @@ class TestWindowPoint:
             "campaign_complete=1.0,campaign_days_complete=3.0,campaign_days_needed=3.0,"
             "campaign_measurements=30.0,campaign_measurements_needed=30.0 1774029600000000000")
 
+    def test_verdict_per_period_is_tagged_and_the_whole_window_is_not(self) -> None:
+        whole = encode_window_verdict(evaluation(), DE, WINDOW_END)
+        peak = encode_window_verdict(evaluation(), DE, WINDOW_END, period="peak")
+        assert "period=" not in whole  # as before per-period points existed
+        assert peak == whole.replace(",plan=p,", ",period=peak,plan=p,")
+        assert ",period=off_peak," in encode_window_verdict(evaluation(), DE, WINDOW_END,
+                                                           period="off_peak")
+        with pytest.raises(RecordFormatError, match="period must be one of peak, off_peak"):
+            encode_window_verdict(evaluation(), DE, WINDOW_END, period="evening")
+
     def test_inconclusive_without_campaign(self) -> None:
         line = encode_window_verdict(evaluation("inconclusive", campaign=False), DE, WINDOW_END)
         assert "compliant" not in line
