@@ -8,7 +8,9 @@ Semantics shared by both languages:
 - *compliant tests* (达标率 of tests) = mean of ``compliant`` (1 pass / 0 shortfall): inconclusive
   tests are in neither numerator nor denominator;
 - *compliant subscribers* = mean over subscribers of their latest decided window verdict
-  (``broadband_window.compliant``, written by ``probe report --write-back``);
+  (``broadband_window.compliant``, written by ``probe report --write-back``): the whole-window
+  points, those without a ``period`` tag (:data:`WHOLE`); per period, the points tagged
+  ``period`` (a subscriber judged on only its peak-hour or only its off-peak tests);
 - whole-range figures use Grafana's range (``$timeFilter`` / ``[$__range]``); the daily series
   uses calendar days in UTC (InfluxQL ``GROUP BY time(1d)``; MetricsQL ``[1d]`` at a 1 d step).
 """
@@ -24,6 +26,13 @@ SUB_SEL = 'subscriber_id="$subscriber"'
 PROBE = '"probe_id" =~ /^$probe$/'
 PROBE_SEL = 'probe_id=~"$probe"'
 PERCENT = ((0.0, "red"), (80.0, "orange"), (90.0, "green"))
+# broadband_window: the whole-window verdicts have no period tag (an absent tag reads as ''
+# in InfluxQL, and period="" matches series without the label in MetricsQL); the verdicts per
+# period carry period=peak / off_peak. Every whole-window query must say which it reads.
+WHOLE = "\"period\" = ''"
+WHOLE_SEL = 'period=""'
+PER_PERIOD = "\"period\" != ''"
+PER_PERIOD_SEL = 'period!=""'
 
 
 def share_of_tests(group: str = "") -> Query:
@@ -41,16 +50,18 @@ def share_of_tests(group: str = "") -> Query:
 
 
 def share_of_subscribers(group: str = "") -> Query:
-    """Share of subscribers (%) whose latest decided window verdict is pass."""
+    """Share of subscribers (%) whose latest decided window verdict is pass; by ``period``:
+    the latest decided verdict per subscriber and period, on that period's tests alone."""
     inner_by = f', "{group}"' if group else ""
     outer_by = f' GROUP BY "{group}"' if group else ""
     by_prom = f" by ({group})" if group else ""
+    which, which_sel = (PER_PERIOD, PER_PERIOD_SEL) if group == "period" else (WHOLE, WHOLE_SEL)
     return Query(
         influxql=(f'SELECT mean("c") * 100 FROM (SELECT last("compliant") AS "c" FROM '
-                  f'"broadband_window" WHERE $timeFilter AND {FLEET} GROUP BY "subscriber_id"'
-                  f"{inner_by}) WHERE $timeFilter{outer_by}"),
-        metricsql=f"100 * avg{by_prom} (last_over_time(broadband_window_compliant{{{SEL}}}"
-                  "[$__range]))",
+                  f'"broadband_window" WHERE $timeFilter AND {FLEET} AND {which} GROUP BY '
+                  f'"subscriber_id"{inner_by}) WHERE $timeFilter{outer_by}'),
+        metricsql=f"100 * avg{by_prom} (last_over_time(broadband_window_compliant{{{SEL},"
+                  f"{which_sel}}}[$__range]))",
         legend=f"{{{{{group}}}}}" if group else "compliant subscribers",
         instant=True,
     )
@@ -96,6 +107,12 @@ TESTS = "tests judged against their contract: pass / (pass + shortfall); inconcl
         "(flagged) tests are left out"
 SUBSCRIBERS = "subscribers whose latest decided window verdict (probe report --write-back) " \
               "is pass"
+PEAK_TESTS = "peak: the test started inside the profile's peak hours in the subscriber's " \
+             "local time (19:00-23:00 unless the profile sets them)"
+PEAK_SUBSCRIBERS = "subscribers whose latest decided verdict on only their peak-hour (or only " \
+                   "their off-peak) tests is pass, the rule unchanged (probe report " \
+                   "--write-back); a period with too few tests for the rule is inconclusive " \
+                   "and not counted"
 
 OVERVIEW = Dashboard(
     uid="broadband-fleet",
@@ -113,10 +130,10 @@ OVERVIEW = Dashboard(
             legend="tests", instant=True), "tests in the range", unit="none", thresholds=()),
         _stat("Subscribers with a shortfall", Query(
             influxql=(f'SELECT count("c") FROM (SELECT last("compliant") AS "c" FROM '
-                      f'"broadband_window" WHERE $timeFilter AND {FLEET} GROUP BY '
+                      f'"broadband_window" WHERE $timeFilter AND {FLEET} AND {WHOLE} GROUP BY '
                       '"subscriber_id") WHERE $timeFilter AND "c" = 0'),
-            metricsql=f"count(last_over_time(broadband_window_compliant{{{SEL}}}[$__range]) "
-                      "== 0)",
+            metricsql=f"count(last_over_time(broadband_window_compliant{{{SEL},{WHOLE_SEL}}}"
+                      "[$__range]) == 0)",
             legend="shortfalls", instant=True),
             "subscribers whose latest decided window verdict is shortfall", unit="none",
             thresholds=((0.0, "green"), (1.0, "red"))),
@@ -127,9 +144,9 @@ OVERVIEW = Dashboard(
         _bars("Compliant subscribers by region", share_of_subscribers("region"), SUBSCRIBERS),
         _bars("Compliant subscribers by technology", share_of_subscribers("technology"),
               SUBSCRIBERS),
-        _bars("Compliant tests, peak vs off-peak", share_of_tests("period"),
-              "peak: the test started inside the profile's peak hours in the subscriber's "
-              "local time (19:00-23:00 unless the profile sets them)", w=12),
+        _bars("Compliant tests, peak vs off-peak", share_of_tests("period"), PEAK_TESTS, w=12),
+        _bars("Compliant subscribers, peak vs off-peak", share_of_subscribers("period"),
+              PEAK_SUBSCRIBERS, w=12),
         Panel("Worst regions: compliant tests per day", "timeseries", (Query(
             influxql=f'SELECT mean("compliant") * 100 FROM "broadband" WHERE $timeFilter AND '
                      f'{FLEET} GROUP BY time(1d), "region" fill(none)',
@@ -195,8 +212,8 @@ SUBSCRIBER = Dashboard(
             legend="compliant tests", instant=True), TESTS),
         Panel("Window verdicts", "timeseries", tuple(
             Query(influxql=f'SELECT "{field}" AS "{field}" FROM "broadband_window" WHERE '
-                           f"$timeFilter AND {SUB}",
-                  metricsql=f"broadband_window_{field}{{{SUB_SEL}}}", legend=field)
+                           f"$timeFilter AND {SUB} AND {WHOLE}",
+                  metricsql=f"broadband_window_{field}{{{SUB_SEL},{WHOLE_SEL}}}", legend=field)
             for field in ("compliant", "inconclusive")),
             description="1 = pass / inconclusive; compliant 0 = shortfall (probe report "
                         "--write-back)", w=10, minimum=0, maximum=1,
@@ -212,9 +229,10 @@ SUBSCRIBER = Dashboard(
             options={"legend": {"displayMode": "list", "placement": "bottom"}}),
         Panel("Campaign progress", "stat", tuple(
             Query(influxql=f'SELECT last("campaign_{field}") FROM "broadband_window" WHERE '
-                           f"$timeFilter AND {SUB}",
-                  metricsql=f"last_over_time(broadband_window_campaign_{field}{{{SUB_SEL}}}"
-                            "[$__range])", legend=field.replace("_", " "), instant=True)
+                           f"$timeFilter AND {SUB} AND {WHOLE}",
+                  metricsql=f"last_over_time(broadband_window_campaign_{field}{{{SUB_SEL},"
+                            f"{WHOLE_SEL}}}[$__range])", legend=field.replace("_", " "),
+                  instant=True)
             for field in ("days_complete", "days_needed", "measurements",
                           "measurements_needed")),
             description="measurement campaign (de-bnetza): days and measurements done vs "

@@ -2,10 +2,12 @@
 
 Nine subscribers on three plans (cn-miit FTTH, de-bnetza cable, eu-berec DSL) in five regions,
 three days of tests at varied local hours (evening dips, one under-delivering line, Wi-Fi
-flagged tests), two measurement servers, window verdicts at the end of day 2 and of the data,
-and probe status points. Per-test verdicts come from ``check_measurement`` and window verdicts
-from ``evaluate_fleet`` — the rule functions — so the test can compare every panel's query
-result with them. (When ``probe simulate`` lands on main this builder can give way to it.)
+flagged tests), two measurement servers, window verdicts at the end of day 2 and of the data
+(whole window and per period, as ``probe report --write-back`` writes them), and probe status
+points. Per-test verdicts come from ``check_measurement`` and window verdicts from
+``evaluate_fleet`` / ``evaluate_periods`` — the rule functions — so the test can compare every
+panel's query result with them. (When ``probe simulate`` lands on main this builder can give
+way to it.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from probe.compliance.check import check_measurement
 from probe.compliance.contract import Contract
 from probe.compliance.fleet import evaluate_fleet
 from probe.compliance.labels import fleet_labels
+from probe.compliance.periods import evaluate_periods
 from probe.compliance.verdict import Evaluation
 from probe.measurement import Measurement
 from probe.sinks.fleetpoints import (
@@ -61,6 +64,8 @@ class SimTest:
 class Fleet:
     tests: list[SimTest]
     windows: list[tuple[datetime, Evaluation]]
+    # (at, period, evaluation): the verdicts on only the period's tests
+    period_windows: list[tuple[datetime, str, Evaluation]]
     statuses: list[ProbeStatus]
     alerts: list[Alert]
     contracts: dict[str, Contract]
@@ -126,6 +131,7 @@ def build() -> Fleet:
                 tests.append(SimTest(m, con, probe_id, verdict, labels))
                 n += 1
     windows = []
+    period_windows = []
     for day in (2, DAYS):
         cut = T0 + timedelta(days=day)
         frame = pd.DataFrame([{
@@ -136,6 +142,8 @@ def build() -> Fleet:
         frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
         at = cut - timedelta(minutes=30)
         windows += [(at, e) for e in evaluate_fleet(frame, contracts)]
+        period_windows += [(at, period, e) for period, evaluations
+                           in evaluate_periods(frame, contracts).items() for e in evaluations]
     statuses = [
         ProbeStatus(f"probe-{sub.lower()}", T0 + timedelta(days=d, hours=12, seconds=s),
                     outbox_backlog=(s * 5 + d) % 9, outbox_quarantined=0,
@@ -147,6 +155,8 @@ def build() -> Fleet:
         t.measurement, t.probe_id, fleet=t.labels, subscriber_id=t.contract.subscriber_id,
         contract_ref=t.contract.plan.id, verdict=t.verdict)) for t in tests]
     lines += [encode_window_verdict(e, contracts[e.subscriber_id], at) for at, e in windows]
+    lines += [encode_window_verdict(e, contracts[e.subscriber_id], at, period=period)
+              for at, period, e in period_windows]
     lines += [encode_probe_status(s) for s in statuses]
     # The agent's confirmed shortfalls on the under-delivering lines: one fired and resolved,
     # one still firing.
@@ -158,5 +168,5 @@ def build() -> Fleet:
     alerts.append(dataclasses.replace(alerts[0], status="resolved",
                                       ends_at=T0 + timedelta(days=1, hours=9)))
     lines += [encode_alert(a) for a in alerts]
-    return Fleet(tests, windows, statuses, alerts, contracts, lines,
+    return Fleet(tests, windows, period_windows, statuses, alerts, contracts, lines,
                  start=T0 - timedelta(hours=1), end=T0 + timedelta(days=DAYS, hours=1))

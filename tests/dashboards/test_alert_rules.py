@@ -49,8 +49,8 @@ def test_vmalert_dry_run_accepts_the_rules_and_refuses_a_broken_copy(tmp_path: P
     assert ok.returncode == 0, ok.stderr
     broken = tmp_path / "broken.yml"
     broken.write_text(RULES.read_text(encoding="utf-8").replace(
-        "last_over_time(broadband_window_compliant[2d]) == 0",
-        "last_over_time(broadband_window_compliant[2d] == 0"), encoding="utf-8")
+        'last_over_time(broadband_window_compliant{period=""}[2d]) == 0',
+        'last_over_time(broadband_window_compliant{period=""}[2d] == 0'), encoding="utf-8")
     assert dry_run(broken).returncode != 0
 
 

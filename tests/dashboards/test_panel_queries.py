@@ -134,6 +134,19 @@ def subscriber_share(by: str | None = None) -> dict[Key, float]:
     return {k: 100 * mean(v) for k, v in buckets.items()}
 
 
+def period_share() -> dict[Key, float]:
+    """Per period: the share of subscribers whose latest decided verdict on only that period's
+    tests is pass (inconclusive periods left out, as the whole-window share does)."""
+    latest: dict[tuple[str, str], float] = {}
+    for _at, period, e in sorted(FLEET.period_windows, key=lambda w: w[0]):
+        if e.verdict != "inconclusive":
+            latest[(e.subscriber_id, period)] = 1.0 if e.verdict == "pass" else 0.0
+    buckets: dict[Key, list[float]] = defaultdict(list)
+    for (_sub, period), c in latest.items():
+        buckets[frozenset({("period", period)})].append(c)
+    return {k: 100 * mean(v) for k, v in buckets.items()}
+
+
 def mine() -> list[SimTest]:
     return [t for t in FLEET.tests if t.contract.subscriber_id == SUBSCRIBER]
 
@@ -204,6 +217,7 @@ EXPECTED: dict[str, Callable[[PanelQuery], tuple[str, Any]]] = {
     "Compliant subscribers by plan": lambda q: ("value", subscriber_share("plan")),
     "Compliant subscribers by region": lambda q: ("value", subscriber_share("region")),
     "Compliant subscribers by technology": lambda q: ("value", subscriber_share("technology")),
+    "Compliant subscribers, peak vs off-peak": lambda q: ("value", period_share()),
     "Compliant tests": lambda q: ("value", share(mine())),
     "Per-test verdicts": lambda q: ("value", {
         frozenset({("verdict", v)}): float(sum(t.verdict == v for t in mine()))
