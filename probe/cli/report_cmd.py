@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from probe.compliance.contract import Contract
+    from probe.compliance.verdict import Evaluation
 
 FORMATS = ("table", "json", "csv", "html")
 WRITE_BATCH = 5000
@@ -38,9 +39,15 @@ file); measurements of subscribers without a contract are ignored (and counted).
 window is [from, to). --engine dask evaluates a Parquet source partitioned by subscriber on
 dask.distributed (--workers N local processes, or --scheduler ADDRESS of a running cluster).
 
+--by period judges every subscriber a second and third time on only its peak-hour tests and
+only its off-peak ones (the period of each test as its broadband point is tagged: the
+profile's peak hours, else 19:00-23:00 local), with the same rules; a period with too few tests
+is inconclusive. The whole-fleet row and the shortfalls stay the whole-window verdicts.
+
 --write-back also writes every subscriber's window verdict to the sink as its own
 measurement (broadband_window, docs/data-model.md), stamped with the window's end (--to, or
-the last measurement read), so a re-run over the same window replaces its points. The sink
+the last measurement read), so a re-run over the same window replaces its points; and the
+verdicts per period, as points tagged period=peak / period=off_peak. The sink
 flags are those of `probe forward` (--url, --kind, --bucket, --org, --token-file, or the
 PROBE_INFLUX_* environment); InfluxDB 1.x needs 1.8+ (/api/v2/write).
 
@@ -60,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--profile", choices=PROFILE_NAMES,
                         help="rule profile to apply instead of each plan's own")
     parser.add_argument("--by", default="plan", metavar="LIST",
-                        help="comma-separated grouping: plan, region, technology, profile "
-                        "(default plan; '' for the whole fleet only)")
+                        help="comma-separated grouping: plan, region, technology, profile, "
+                        "period (default plan; '' for the whole fleet only)")
     parser.add_argument("--from", dest="start", metavar="WHEN", help="window start (inclusive)")
     parser.add_argument("--to", dest="end", metavar="WHEN", help="window end (exclusive)")
     parser.add_argument("--format", choices=FORMATS, default="table")
@@ -128,21 +135,28 @@ def run(args: argparse.Namespace) -> int:
     # a fleet is evaluated, each full collection walked all 100 000 again (~2 s at 10 M rows).
     gc.freeze()
     _say(f"{len(contracts):,} contracts loaded from {args.contracts}")
+    # Per period only when asked for: it is two more evaluations of the whole fleet.
+    periods = "period" in by or args.write_back
     if args.engine == "dask":
-        summary, meta, lines = _evaluate_dask(args, Path(source.location), contracts, start,
-                                              end)
+        summary, per_period, meta, lines = _evaluate_dask(
+            args, Path(source.location), contracts, start, end, periods=periods)
     else:
-        summary, meta, lines = _evaluate_local(source, contracts, args.profile, start, end,
-                                               write_back=args.write_back)
+        summary, per_period, meta, lines = _evaluate_local(
+            source, contracts, args.profile, start, end, write_back=args.write_back,
+            periods=periods)
     if config is not None:
-        meta["written_back"] = _write_back(config, lines)
+        written = _write_back(config, lines)
+        # One whole-window point per subscriber (the count this key always gave), the rest
+        # are the points per period.
+        meta["written_back"] = len(summary)
+        meta["written_back_per_period"] = written - len(summary)
     from probe.report.render import to_csv, to_html, to_json, to_table
     from probe.report.rollup import rollup
 
     meta.update(source=source.describe(), profile=args.profile, engine=args.engine,
                 **{"from": None if start is None else start.isoformat(),
                    "to": None if end is None else end.isoformat()})
-    report = rollup(summary, by, meta, per_subscriber=args.per_subscriber)
+    report = rollup(summary, by, meta, per_subscriber=args.per_subscriber, periods=per_period)
     text = {"table": to_table, "json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
     _write(args.output, text if text.endswith("\n") else text + "\n")
     _say(f"{report.overall.subscribers:,} subscribers, {report.overall.shortfall:,} with a "
@@ -152,16 +166,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate_local(source: Any, contracts: dict[str, Contract], profile: str | None,
                     start: datetime | None, end: datetime | None, *, write_back: bool,
-                    ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+                    periods: bool,
+                    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any], list[str]]:
     from probe.cli.report_sources import read_source
     from probe.compliance.fleet import evaluate_fleet
-    from probe.report.summary import summarise
+    from probe.report.summary import summarise, summarise_periods
 
     _say(f"reading {source.describe()}")
     frame = read_source(source, start, end)
     meta = _coverage(frame, contracts)
     _say(f"{len(frame):,} measurements read; evaluating {len(contracts):,} subscribers")
     evaluations = evaluate_fleet(frame, contracts, profile=profile)
+    by_period: dict[str, list[Evaluation]] = {}
+    if periods:
+        from probe.compliance.periods import evaluate_periods
+
+        _say("evaluating every subscriber's peak and off-peak tests apart")
+        by_period = evaluate_periods(frame, contracts, profile=profile)
     lines: list[str] = []
     if write_back:
         from probe.sinks.fleetpoints import encode_window_verdict
@@ -175,12 +196,16 @@ def _evaluate_local(source: Any, contracts: dict[str, Contract], profile: str | 
         window_s = (at - first).total_seconds()
         lines = [encode_window_verdict(e, contracts[e.subscriber_id], at, window_s=window_s)
                  for e in evaluations]
-    return summarise(evaluations, contracts), meta, lines
+        lines += [encode_window_verdict(e, contracts[e.subscriber_id], at, window_s=window_s,
+                                        period=period)
+                  for period, group in by_period.items() for e in group]
+    return (summarise(evaluations, contracts),
+            summarise_periods(by_period, contracts) if periods else None, meta, lines)
 
 
 def _evaluate_dask(args: argparse.Namespace, directory: Path, contracts: dict[str, Contract],
-                   start: datetime | None, end: datetime | None,
-                   ) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+                   start: datetime | None, end: datetime | None, *, periods: bool,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any], list[str]]:
     from probe.dataset.parquet import describe
     from probe.scaleout.dask_report import evaluate_on_dask
 
@@ -199,10 +224,10 @@ def _evaluate_dask(args: argparse.Namespace, directory: Path, contracts: dict[st
     result = evaluate_on_dask(info.files, contracts, whole_subscribers=info.whole_subscribers,
                               profile=args.profile, start=start, end=end,
                               workers=args.workers, scheduler=args.scheduler, progress=_say,
-                              encode=encode)
+                              encode=encode, periods=periods)
     meta = {"measurements": result.measurements,
             "notes": _notes(result.unknown_rows, result.unknown_example)}
-    return result.summary, meta, result.lines
+    return result.summary, result.periods, meta, result.lines
 
 
 def _write_back(config: Any, lines: list[str]) -> int:
@@ -219,7 +244,8 @@ def _write_back(config: Any, lines: list[str]) -> int:
                                 f"verdicts: {failure.message}")
     finally:
         writer.close()
-    _say(f"{len(lines):,} window verdicts written to {config.describe()}")
+    _say(f"{len(lines):,} window verdicts (whole window and per period) written to "
+         f"{config.describe()}")
     return len(lines)
 
 

@@ -8,6 +8,8 @@ unchanged :func:`~probe.compliance.fleet.evaluate_fleet` + :func:`~probe.report.
 manifest), so a file is a partition; any other dataset is first shuffled by ``subscriber_id``
 (dask's hash shuffle). Contracts are scattered to every worker once. Subscribers with a
 contract but no measurement are evaluated on the client (an empty window is inconclusive).
+With ``periods`` each partition also judges its subscribers per period
+(:func:`~probe.compliance.periods.evaluate_periods`, whole subscribers again suffice).
 """
 
 from __future__ import annotations
@@ -24,21 +26,30 @@ import pandas as pd
 from probe.compliance.contract import Contract
 from probe.compliance.fleet import evaluate_fleet
 from probe.compliance.frame import COLUMNS
+from probe.compliance.periods import evaluate_periods
 from probe.compliance.verdict import Evaluation
 from probe.errors import ConfigError, RecordFormatError
 from probe.report.columns import RATE_COLUMNS, core_frame, known_subscribers
-from probe.report.summary import SUMMARY_COLUMNS, summarise
+from probe.report.summary import (
+    PERIOD_SUMMARY_COLUMNS,
+    SUMMARY_COLUMNS,
+    ordered,
+    summarise,
+    summarise_periods,
+)
 
 READ_COLUMNS = ("subscriber_id", "started_at", *RATE_COLUMNS, "flags")
 
 
-# Encodes one window verdict for write-back (the sink's encoder, bound to the window end).
-Encoder = Callable[[Evaluation, Contract], str]
+# Encodes one window verdict for write-back (the sink's encoder, bound to the window end);
+# ``period=`` for a verdict per period.
+Encoder = Callable[..., str]
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionResult:
     summary: pd.DataFrame
+    periods: pd.DataFrame | None  # per subscriber and period, when asked for
     measurements: int  # rows of subscribers with a contract, in the window
     unknown_rows: int  # rows of subscribers without one
     unknown_example: str
@@ -48,6 +59,7 @@ class PartitionResult:
 @dataclass(frozen=True, slots=True)
 class DaskResult:
     summary: pd.DataFrame
+    periods: pd.DataFrame | None
     measurements: int
     unknown_rows: int
     unknown_example: str
@@ -65,6 +77,7 @@ class Roster:
 def evaluate_partition(
     part: pd.DataFrame, roster: Roster | Mapping[str, Contract], profile: str | None, *,
     start: datetime | None, end: datetime | None, encode: Encoder | None = None,
+    periods: bool = False,
 ) -> PartitionResult:
     """One partition (whole subscribers): the summary rows of the subscribers it holds."""
     contracts = roster.contracts if isinstance(roster, Roster) else roster
@@ -79,9 +92,23 @@ def evaluate_partition(
     summary = (summarise(evaluations, present) if present
                else pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
     lines = [] if encode is None else [encode(e, present[e.subscriber_id]) for e in evaluations]
+    per_period = None
+    if periods:
+        by_period = evaluate_periods(frame[known], present, profile=profile)
+        per_period = (summarise_periods(by_period, present) if present
+                      else pd.DataFrame(columns=list(PERIOD_SUMMARY_COLUMNS)))
+        lines += _encoded(encode, by_period, present)
     unknown = int((~known).sum())
     example = str(frame["subscriber_id"][~known].iloc[0]) if unknown else ""
-    return PartitionResult(summary, int(known.sum()), unknown, example, lines)
+    return PartitionResult(summary, per_period, int(known.sum()), unknown, example, lines)
+
+
+def _encoded(encode: Encoder | None, by_period: Mapping[str, list[Evaluation]],
+             contracts: Mapping[str, Contract]) -> list[str]:
+    if encode is None:
+        return []
+    return [encode(e, contracts[e.subscriber_id], period=period)
+            for period, evaluations in by_period.items() for e in evaluations]
 
 
 def _dask() -> tuple[Any, Any, Any]:
@@ -99,6 +126,7 @@ def evaluate_on_dask(
     profile: str | None = None, start: datetime | None = None, end: datetime | None = None,
     workers: int = 2, scheduler: str | None = None,
     progress: Callable[[str], None] = lambda _text: None, encode: Encoder | None = None,
+    periods: bool = False,
 ) -> DaskResult:
     """Evaluate the dataset's files on a cluster (a running ``scheduler``, or ``workers``
     local processes started and stopped here); summary rows in subscriber order."""
@@ -115,7 +143,7 @@ def evaluate_on_dask(
         with client_type(scheduler or cluster) as client:
             return _run(dd, client, files, contracts, whole=whole_subscribers,
                         profile=profile, start=start, end=end, progress=progress,
-                        encode=encode)
+                        encode=encode, periods=periods)
     except OSError as exc:
         raise ConfigError(f"cannot use the dask scheduler {scheduler or 'started here'}: "
                           f"{exc}") from None
@@ -126,7 +154,8 @@ def evaluate_on_dask(
 
 def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Contract], *,
          whole: bool, profile: str | None, start: datetime | None, end: datetime | None,
-         progress: Callable[[str], None], encode: Encoder | None) -> DaskResult:
+         progress: Callable[[str], None], encode: Encoder | None, periods: bool,
+         ) -> DaskResult:
     from distributed import as_completed  # noqa: PLC0415
 
     try:
@@ -146,7 +175,7 @@ def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Co
     [shared] = client.scatter([Roster(dict(contracts))], broadcast=True, hash=False)
     parts = client.compute(ddf.to_delayed())
     futures = client.map(evaluate_partition, parts, roster=shared, profile=profile,
-                         start=start, end=end, encode=encode, pure=False)
+                         start=start, end=end, encode=encode, periods=periods, pure=False)
     results: list[PartitionResult] = []
     for done, future in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
         results.append(future.result())
@@ -155,6 +184,7 @@ def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Co
     lines = [line for r in results for line in r.lines]
     absent = {s: c for s, c in contracts.items() if s not in seen}
     frames = [r.summary for r in results if len(r.summary)]
+    period_frames = [r.periods for r in results if r.periods is not None and len(r.periods)]
     if absent:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
         empty["subscriber_id"] = empty["subscriber_id"].astype(object)
@@ -164,8 +194,12 @@ def _run(dd: Any, client: Any, files: Sequence[Path], contracts: Mapping[str, Co
         frames.append(summarise(evaluations, absent))
         lines.extend([] if encode is None else [encode(e, absent[e.subscriber_id])
                                                 for e in evaluations])
-    summary = pd.concat(frames, ignore_index=True).sort_values(
-        "subscriber_id", kind="stable", ignore_index=True)
+        if periods:
+            by_period = evaluate_periods(empty, absent, profile=profile)
+            period_frames.append(summarise_periods(by_period, absent))
+            lines.extend(_encoded(encode, by_period, absent))
+    summary = ordered(pd.concat(frames, ignore_index=True))
+    per_period = (ordered(pd.concat(period_frames, ignore_index=True)) if periods else None)
     example = next((r.unknown_example for r in results if r.unknown_example), "")
-    return DaskResult(summary, sum(r.measurements for r in results),
+    return DaskResult(summary, per_period, sum(r.measurements for r in results),
                       sum(r.unknown_rows for r in results), example, len(futures), lines)

@@ -6,7 +6,7 @@ that influxd (InfluxQL), judges every subscriber with evaluate_fleet and writes 
 verdicts back (--write-back, relayed to both servers: Debian's influxd 1.6.7 lacks the
 /api/v2/write the sink client uses). Every "compliant subscribers" panel, in both flavours,
 must then show exactly the report's 达标率 of subscribers, overall and per plan, region and
-technology.
+technology, and per period (peak / off-peak) as ``probe report --by period`` gives it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 DB = "simulated"
 GROUPS = ("plan", "region", "technology")
-PANELS = {"Compliant subscribers": "", **{f"Compliant subscribers by {g}": g for g in GROUPS}}
+REPORTS = (*GROUPS, "period")
+PANELS = {"Compliant subscribers": "", **{f"Compliant subscribers by {g}": g for g in GROUPS},
+          "Compliant subscribers, peak vs off-peak": "period"}
 Shares = dict[str, float]
 
 
@@ -76,12 +78,12 @@ def loaded(
         # The write-back first; the other groupings then read the same database side by side.
         runs = [run_cli(args("plan", "--write-back", "--url", stub.url, "--kind", "influxdb1",
                              "--bucket", DB), timeout_s=300)]
-        runs += run_clis([args(by) for by in GROUPS[1:]], timeout_s=300)
+        runs += run_clis([args(by) for by in REPORTS[1:]], timeout_s=300)
     finally:
         stub.stop()
     for done in runs:
         assert done.returncode == 0, done.stderr
-    reports = {by: json.loads(done.stdout) for by, done in zip(GROUPS, runs, strict=True)}
+    reports = {by: json.loads(done.stdout) for by, done in zip(REPORTS, runs, strict=True)}
     summary = json.loads((fleet_dir / "fleet.json").read_text(encoding="utf-8"))
     first, last = (int(datetime.fromisoformat(summary[k]).timestamp() * 1000)
                    for k in ("first", "last"))
@@ -146,5 +148,8 @@ def test_subscriber_panels_equal_the_report(
     group = PANELS[title]
     want = report_shares(reports, group)
     assert want, reports[group or "plan"]
+    if group == "period":  # the simulator's evening dips: both periods decided, and differing
+        assert set(want) == {"peak", "off_peak"}
+        assert want["peak"] < want["off_peak"]
     assert influx_shares(influx, title, group, span) == pytest.approx(want, rel=1e-12)
     assert metricsql_shares(vm, title, group, span) == pytest.approx(want, rel=1e-12)

@@ -4,11 +4,15 @@ every source kind (Parquet, the SQLite store, real InfluxDB 1.x), and bad input 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from probe.cli.report_sources import load_contract_dir
 from probe.compliance.confidence import clopper_pearson
+from probe.compliance.periods import evaluate_periods
+from probe.dataset.parquet import read_measurements
 from tests.support import run_cli, run_clis
 
 DB = "fleet"
@@ -120,6 +124,53 @@ class TestSameRulesAsEvaluate:
                           evaluate_all(fleet, window, [contracts], "--profile", "eu-berec"))
 
 
+class TestByPeriod:
+    def test_json_per_period_with_the_same_rules_and_the_fleet_unchanged(
+            self, fleet: Path) -> None:
+        args = ("--source", f"parquet:{fleet / 'measurements'}", "--contracts",
+                str(fleet / "contracts"), "--per-subscriber")
+        plain, by_period = reports(args, (*args, "--by", "plan,period"))
+        # The whole fleet, the shortfalls and every subscriber's row stay the whole window's.
+        for key in ("overall", "shortfalls", "subscribers"):
+            assert by_period[key] == plain[key], key
+        assert by_period["by"] == ["plan", "period"]
+        contracts = load_contract_dir(fleet / "contracts")
+        evaluated = evaluate_periods(read_measurements(fleet / "measurements"), contracts)
+        want = {}
+        for period, evaluations in evaluated.items():
+            for e in evaluations:
+                counts = want.setdefault((e.plan_id, period), Counter())
+                counts[e.verdict] += 1
+        got = {(g["plan"], g["period"]): g for g in by_period["groups"]}
+        assert set(got) == set(want)
+        for k, g in got.items():
+            assert (g["pass"], g["shortfall"], g["inconclusive"]) == (
+                want[k]["pass"], want[k]["shortfall"], want[k]["inconclusive"]), k
+            share = g["compliant_subscribers"]
+            assert (share["lower"], share["upper"]) == pytest.approx(
+                clopper_pearson(g["pass"], g["pass"] + g["shortfall"]))
+        # The simulator's evening dips: a line can pass off-peak and fall short at peak.
+        assert any(got[(plan, "peak")]["shortfall"] > got[(plan, "off_peak")]["shortfall"]
+                   for plan, _ in got)
+
+    def test_period_alone_and_in_csv_and_html(self, fleet: Path, tmp_path: Path) -> None:
+        base = ["report", "--source", f"parquet:{fleet / 'measurements'}", "--contracts",
+                str(fleet / "contracts"), "--by", "period"]
+        page = tmp_path / "period.html"
+        csv_run, html_run = run_clis([[*base, "--format", "csv"],
+                                      [*base, "--format", "html", "-o", str(page)]])
+        assert csv_run.returncode == 0, csv_run.stderr
+        assert "peak and off-peak" in csv_run.stderr  # said, since it costs two evaluations
+        rows = csv_run.stdout.splitlines()
+        assert rows[0].startswith("period,subscribers,pass,shortfall")
+        assert [r.split(",")[0] for r in rows[1:]] == ["", "off_peak", "peak"]
+        assert html_run.returncode == 0, html_run.stderr
+        text = page.read_text()
+        assert "<h2>By period</h2>" in text
+        assert "off_peak" in text
+        assert "its tests in that period" in text
+
+
 class TestSources:
     def test_sqlite_store_equals_parquet(self, tmp_path: Path) -> None:
         out = tmp_path / "small"
@@ -163,23 +214,41 @@ class TestWriteBack:
                 str(fleet / "contracts"), "--per-subscriber", "--write-back",
                 "--url", victoria_metrics.url, "--kind", "victoriametrics"]
         first = report(*args)
-        again = report(*args)  # the same window again: replaces, does not add
+        again = report(*args, "--by", "period")  # the same window again: replaces, not adds
         assert first["meta"]["written_back"] == again["meta"]["written_back"] == 60
-        series = victoria_metrics.export('{__name__="broadband_window_valid_measurements"}')
+        assert first["meta"]["written_back_per_period"] == 120  # peak and off-peak each
+        assert again["overall"] == first["overall"]  # --by period leaves the whole fleet be
+        # The whole-window points have no period label: as before there were per-period ones.
+        series = victoria_metrics.export(
+            '{__name__="broadband_window_valid_measurements",period=""}')
         by_sub = {s["metric"]["subscriber_id"]: s for s in series}
+        assert len(by_sub) == len(series)
         rows = {r["subscriber_id"]: r for r in first["subscribers"]}
         assert set(by_sub) == set(rows)
         for sid, s in by_sub.items():
             assert s["values"] == [rows[sid]["valid_measurements"]]  # once, not twice
             assert s["metric"]["plan"] == rows[sid]["plan"]
             assert s["metric"]["region"] == rows[sid]["region"]
-        compliant = victoria_metrics.export('{__name__="broadband_window_compliant"}')
+        compliant = victoria_metrics.export('{__name__="broadband_window_compliant",period=""}')
         assert {s["metric"]["subscriber_id"]: s["values"] for s in compliant} == {
             sid: [1.0 if r["verdict"] == "pass" else 0.0] for sid, r in rows.items()
             if r["verdict"] != "inconclusive"}
-        undecided = victoria_metrics.export('{__name__="broadband_window_inconclusive"}')
+        undecided = victoria_metrics.export(
+            '{__name__="broadband_window_inconclusive",period=""}')
         assert {s["metric"]["subscriber_id"] for s in undecided if s["values"] == [1.0]} == {
             sid for sid, r in rows.items() if r["verdict"] == "inconclusive"}
+        # Per period: one point per subscriber and period, decided ones as --by period counts.
+        per_period = victoria_metrics.export(
+            '{__name__="broadband_window_inconclusive",period!=""}')
+        assert sorted((x["metric"]["subscriber_id"], x["metric"]["period"], len(x["values"]))
+                      for x in per_period) == sorted(
+            (sid, p, 1) for sid in rows for p in ("peak", "off_peak"))
+        decided = victoria_metrics.export('{__name__="broadband_window_compliant",period!=""}')
+        for group in again["groups"]:
+            values = [v for x in decided if x["metric"]["period"] == group["period"]
+                      for v in x["values"]]
+            share = group["compliant_subscribers"]
+            assert (sum(values), len(values)) == (share["compliant"], share["total"])
 
     def test_unreachable_sink_is_one_line(self, fleet: Path) -> None:
         from tests.support import free_port
@@ -188,7 +257,8 @@ class TestWriteBack:
                           "--contracts", str(fleet / "contracts"), "--write-back", "--url",
                           f"http://127.0.0.1:{free_port()}", "--kind", "victoriametrics"])
         assert result.returncode == 1
-        assert "write-back stopped after 0 of 60" in result.stderr
+        # 60 subscribers: a whole-window point each, and one per period
+        assert "write-back stopped after 0 of 180" in result.stderr
         assert "Traceback" not in result.stderr
 
 
