@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -41,9 +41,12 @@ from probe.report.summary import (
 READ_COLUMNS = ("subscriber_id", "started_at", *RATE_COLUMNS, "flags")
 
 
-# Encodes one window verdict for write-back (the sink's encoder, bound to the window end);
-# ``period=`` for a verdict per period.
-Encoder = Callable[..., str]
+class Encoder(Protocol):
+    """Encodes one window verdict for write-back (the sink's encoder, bound to the window
+    end); ``period`` for a verdict on only that period's tests."""
+
+    def __call__(self, evaluation: Evaluation, contract: Contract, *,
+                 period: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

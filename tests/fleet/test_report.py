@@ -271,6 +271,7 @@ class TestOutputs:
         assert "all subscribers" in table.stdout
         assert "Clopper-Pearson" in table.stdout
         assert "measurements read" in table.stderr  # progress on stderr, not in the output
+        assert "peak and off-peak" not in table.stderr  # no per-period work unless asked for
         csv_out = run_cli([*base, "--format", "csv"]).stdout.splitlines()
         assert csv_out[0].startswith("plan,subscribers,pass,shortfall")
         plans = len(list((fleet / "contracts").glob("*.toml")))
