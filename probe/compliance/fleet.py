@@ -27,15 +27,19 @@ from probe.compliance.verdict import Evaluation
 
 def evaluate_fleet(
     frame: pd.DataFrame, contracts: Mapping[str, Contract], *, profile: str | None = None,
-    unlabelled_to_sole: bool = True,
+    unlabelled_to_sole: bool = True, period: str | None = None,
 ) -> list[Evaluation]:
-    """One :class:`Evaluation` per contract, in the order of ``contracts``."""
+    """One :class:`Evaluation` per contract, in the order of ``contracts``.
+
+    ``period`` ("peak" / "off_peak"): ``frame`` holds only that period's tests
+    (:mod:`probe.compliance.periods`), so a rule judges only its clauses for that period."""
     intake = take_in(frame, contracts, unlabelled_to_sole=unlabelled_to_sole)
-    return evaluate_intake(intake, contracts, profile=profile)
+    return evaluate_intake(intake, contracts, profile=profile, period=period)
 
 
 def evaluate_intake(
-    intake: Intake, contracts: Mapping[str, Contract], *, profile: str | None = None
+    intake: Intake, contracts: Mapping[str, Contract], *, profile: str | None = None,
+    period: str | None = None,
 ) -> list[Evaluation]:
     """Like :func:`evaluate_fleet` for rows already taken in (the CLI shows the intake too)."""
     out: dict[str, Evaluation] = {}
@@ -45,7 +49,7 @@ def evaluate_intake(
         duplicate = np.array([dups.get(c.subscriber_id, 0) for c in plan_window.contracts]
                              if dups else np.zeros(plan_window.size), dtype=np.int64)
         # The profile's evaluations carry every reason's count (counting.assemble).
-        window = dataclasses.replace(plan_window, not_counted={
+        window = dataclasses.replace(plan_window, period=period, not_counted={
             **plan_window.not_counted, "duplicate": duplicate,
             "outside_hours": _outside_hours(plan_window, name, params)})
         for evaluation in PROFILES[name].evaluate(window, window.contracts[0].plan, params):

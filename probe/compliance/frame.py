@@ -52,6 +52,9 @@ class Window:
     # Per reason (demo, voided, before_contract_start, flagged; evaluate_intake adds duplicate
     # and outside_hours), per subscriber: rows left out. Evaluations carry them as not_counted.
     not_counted: Mapping[str, Ints] = field(default_factory=dict)
+    # "peak" / "off_peak" when the window holds only that period's tests (probe.compliance
+    # .periods); a rule's clauses about the other period then do not apply (eu-berec).
+    period: str | None = None
 
     @property
     def size(self) -> int:

@@ -7,8 +7,12 @@ point is tagged with (:func:`probe.compliance.labels.in_peak` on the local time 
 profile's ``peak_hours`` or 19:00–23:00), and the unchanged :func:`~probe.compliance.fleet
 .evaluate_fleet` judges the peak rows and the off-peak rows as two separate windows. A profile
 that needs a number of tests or campaign days may well find a period inconclusive: that is the
-answer, not an error. Rows of subscribers without a contract go into both windows (they are
-counted, never evaluated, either way). No I/O and no clock.
+answer, not an error. A rule with clauses of its own per period (eu-berec with ``period =
+"peak"``: a share of peak tests and a share of off-peak tests) judges in each window only that
+period's clause and the clauses for all tests: the other period's clause has no tests there,
+and judged anyway it could only leave the verdict undecided, never let it pass. Rows of
+subscribers without a contract go into both windows (they are counted, never evaluated, either
+way). No I/O and no clock.
 """
 
 from __future__ import annotations
@@ -74,4 +78,5 @@ def evaluate_periods(frame: pd.DataFrame, contracts: Mapping[str, Contract], *,
     peak, known = peak_rows(frame, contracts, profile=profile)
     unknown = ~known
     masks = {"peak": peak | unknown, "off_peak": ~peak | unknown}
-    return {p: evaluate_fleet(frame[masks[p]], contracts, profile=profile) for p in PERIODS}
+    return {p: evaluate_fleet(frame[masks[p]], contracts, profile=profile, period=p)
+            for p in PERIODS}

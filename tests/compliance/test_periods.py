@@ -61,6 +61,34 @@ def test_a_line_that_sags_at_peak_passes_off_peak_and_fails_at_peak() -> None:
     assert peak_cn.valid_measurements == 12  # its evening tests only, in its own zone
 
 
+# eu-berec judged by peak and off-peak: a share of peak tests and a share of the others.
+EU_PEAK = contract("eu-berec", {"maximum_mbps": 100, "normally_available_mbps": 80,
+                                "minimum_mbps": 50}, None,
+                   {"period": "peak", "min_measurements": 5}, tz="Europe/Vienna",
+                   subscriber="EU-P")
+
+
+@pytest.mark.parametrize(("evening_mbps", "whole", "peak", "off_peak"), [
+    (90.0, "pass", "pass", "pass"),
+    (70.0, "shortfall", "shortfall", "pass"),  # below the normal rate, above the minimum
+])
+def test_a_rule_with_clauses_per_period_judges_each_period_by_its_own(
+        evening_mbps: float, whole: str, peak: str, off_peak: str) -> None:
+    """Judged with both clauses, a one-period window's other clause has no tests: a line
+    that delivers all day would be inconclusive in both periods, never pass."""
+    data = frame(_days("Europe/Vienna", evening_mbps, 90.0), "EU-P")
+    contracts = {"EU-P": EU_PEAK}
+    assert [e.verdict for e in evaluate_fleet(data, contracts)] == [whole]
+    by_period = evaluate_periods(data, contracts)
+    assert {p: [e.verdict for e in es] for p, es in by_period.items()} == {
+        "peak": [peak], "off_peak": [off_peak]}
+    clauses = {p: {c.id for c in es[0].criteria} for p, es in by_period.items()}
+    assert clauses == {"peak": {"minimum", "normal-peak"},
+                       "off_peak": {"minimum", "normal-off-peak"}}
+    assert {c.id for c in evaluate_fleet(data, contracts)[0].criteria} == {
+        "minimum", "normal-peak", "normal-off-peak"}
+
+
 def test_too_few_tests_in_a_period_is_inconclusive_not_an_error() -> None:
     data = frame(_days("Asia/Shanghai", 300.0, 300.0, days=6), "CN-1")  # 6 a period, needs 10
     by_period = evaluate_periods(data, {"CN-1": CN})
