@@ -179,7 +179,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         return None if sock is None else fastpaths.arrived_bytes(sock)
 
     def losses_seen(self) -> bool | None:
-        """Whether a segment arrived out of order on this connection so far (None: unknown)."""
+        """Whether this connection lost (or reordered) a segment so far: one arrived out of
+        order, or this end retransmitted one (None: unknown; see fastpaths.losses_seen)."""
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
         return None if sock is None else fastpaths.losses_seen(sock)
 
