@@ -168,7 +168,9 @@ class TestUploadAnswers:
         m = await run_measurement(plan, url)
         assert m.upload is not None
         assert m.upload.elapsed_s is not None
-        assert m.upload.elapsed_s < 2.0 + transfer.ANSWER_GRACE_S + 0.3
+        # The late answer comes ~2 s after the grace; 0.8 s of slack for a loaded machine
+        # (CI at load 2: 3.56 s, where 0.3 s of slack had been allowed) still tells them apart.
+        assert m.upload.elapsed_s < 2.0 + transfer.ANSWER_GRACE_S + 0.8
         assert "upload_not_counted" in m.flags
         assert m.upload_mbps is None
 
