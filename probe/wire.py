@@ -21,6 +21,16 @@ so that any HTTP client can be pointed at a server:
                                   add ``"arrived": [[t_s, bytes], ...]`` at the same stamps:
                                   what reached the socket, in order or not (an upper bound,
                                   ``probe.tcpinfo``); clients ignore it when absent.
+                                  Optional ``?id=<upload_id>`` (1-64 of ``[0-9A-Za-z_-]``,
+                                  the client's choice): the server then also keeps the
+                                  stream's timeline so far, for the status below, until it
+                                  answers (or at most ``UPLOAD_STATUS_TTL_S``).
+``GET  /upload/status?id=<id>``  200 JSON in the shape of the upload answer, so far, plus
+                                  ``"partial": true``: what an upload in progress has received
+                                  until now (its last sample stamped now); 404 for an id the
+                                  server does not hold (unknown, answered, expired, or another
+                                  worker's). Lets a client count a stream whose answer is late
+                                  (issue #13); older servers answer 404 as for any path.
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
 ``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
 ``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).
@@ -51,6 +61,7 @@ PATH_HEALTH: Final = "/healthz"
 PATH_PING: Final = "/ping"
 PATH_DOWNLOAD: Final = "/download"
 PATH_UPLOAD: Final = "/upload"
+PATH_UPLOAD_STATUS: Final = "/upload/status"
 LIBRESPEED_PREFIXES: Final = ("", "/backend")
 LIBRESPEED_GARBAGE: Final = "/garbage.php"
 LIBRESPEED_EMPTY: Final = "/empty.php"
@@ -71,6 +82,15 @@ FIELD_SAMPLES: Final = "samples"
 # in order or not, ``[[t_server_s, bytes], ...]`` (probe.tcpinfo, probe.engine.arrivals).
 FIELD_ARRIVED: Final = "arrived"
 PARAM_TOKEN: Final = "token"
+# An upload stream's id, the client's choice (PATH_UPLOAD, PATH_UPLOAD_STATUS).
+PARAM_UPLOAD_ID: Final = "id"
+UPLOAD_ID_MAX_CHARS: Final = 64
+# In a status answer only: the stream's body is not complete, the timeline is what came so far.
+FIELD_PARTIAL: Final = "partial"
+# How long the server keeps a stream's state for the status at most, and how many at once
+# (beyond that the oldest goes first): a bound on memory whatever clients do.
+UPLOAD_STATUS_TTL_S: Final = 120.0
+UPLOAD_STATUS_MAX_ENTRIES: Final = 1024
 LIBRESPEED_CHUNK_BYTES: Final = 1_048_576
 LIBRESPEED_MAX_CHUNKS: Final = 1024
 LIBRESPEED_DEFAULT_CHUNKS: Final = 4
@@ -95,18 +115,22 @@ class UploadAnswer:
     """The server's answer to ``POST /upload``: what it received, and when (its clock).
 
     ``arrived``: what reached its socket, in order or not, at the same clock (empty where the
-    server's kernel does not say, and from older servers).
+    server's kernel does not say, and from older servers). ``partial``: a status of a body
+    still arriving (``GET /upload/status``), not the answer to a complete one.
     """
 
     received_bytes: int
     samples: tuple[tuple[float, int], ...]
     arrived: tuple[tuple[float, int], ...] = ()
+    partial: bool = False
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {FIELD_RECEIVED_BYTES: self.received_bytes,
                                    FIELD_SAMPLES: [[t, n] for t, n in self.samples]}
         if self.arrived:
             data[FIELD_ARRIVED] = [[t, n] for t, n in self.arrived]
+        if self.partial:
+            data[FIELD_PARTIAL] = True
         return data
 
     @classmethod
@@ -119,7 +143,14 @@ class UploadAnswer:
         if (not isinstance(received, int) or isinstance(received, bool) or received < 0
                 or not isinstance(samples, list) or not isinstance(arrived, list)):
             raise ProtocolViolation("the server's upload answer lacks received_bytes or samples")
-        return cls(received, _timeline(samples, "sample"), _timeline(arrived, "arrival"))
+        return cls(received, _timeline(samples, "sample"), _timeline(arrived, "arrival"),
+                   data.get(FIELD_PARTIAL) is True)
+
+
+def valid_upload_id(raw: str) -> bool:
+    """Whether ``raw`` is an upload id the server accepts (``PARAM_UPLOAD_ID``)."""
+    return (0 < len(raw) <= UPLOAD_ID_MAX_CHARS and raw.isascii()
+            and all(c.isalnum() or c in "-_" for c in raw))
 
 
 def _timeline(points: list[object], what: str) -> tuple[tuple[float, int], ...]:
@@ -162,10 +193,13 @@ class ReceivedTimeline:
         self.arrived: list[tuple[float, int]] = []
         self._arrivals = arrivals
         self._last_s = start_s
+        # The latest read, stamped or not: what a status so far must end with.
+        self._read_s, self._received = start_s, 0
         self._stamp_arrived(start_s)
 
     def read(self, now_s: float, before: int, received: int) -> None:
         """A read took the count from ``before`` to ``received`` at ``now_s``."""
+        self._read_s, self._received = now_s, received
         if now_s - self._last_s >= SERVER_SAMPLE_INTERVAL_S:
             stamp_sample(self.samples, now_s, before, received)
             self._stamp_arrived(now_s)
@@ -175,6 +209,28 @@ class ReceivedTimeline:
         if self.samples[-1][1] != received:
             self.samples.append((now_s, received))
             self._stamp_arrived(now_s)
+
+    def so_far(self, now_s: float) -> UploadAnswer:
+        """The timeline until ``now_s`` of a body still arriving (``partial``), unchanged.
+
+        Reads since the last stamp are stamped at the latest read's time, and the count is
+        stamped again at ``now_s``: nothing was read in between, so the count held there. A
+        stream stalled behind a retransmission timeout thus shows the server has everything
+        it will get until now, not only until its last read.
+        """
+        samples, arrived = list(self.samples), list(self.arrived)
+        if samples[-1][1] != self._received:
+            # Unstamped reads all came within SERVER_SAMPLE_INTERVAL_S of the last stamp.
+            samples.append((self._read_s, self._received))
+        if now_s > samples[-1][0]:
+            samples.append((now_s, self._received))
+        if self._arrivals is not None and arrived:
+            now_arrived = self._arrivals()
+            if now_arrived is None:
+                arrived = []
+            else:
+                arrived.append((max(now_s, arrived[-1][0]), max(now_arrived, arrived[-1][1])))
+        return UploadAnswer(self._received, tuple(samples), tuple(arrived), partial=True)
 
     def _stamp_arrived(self, now_s: float) -> None:
         if self._arrivals is None:

@@ -96,3 +96,31 @@ def test_received_timeline_drops_arrivals_once_one_is_unknown() -> None:
     timeline.read(10.0 + 3 * wire.SERVER_SAMPLE_INTERVAL_S, 1000, 2000)
     assert timeline.arrived == []
     assert len(timeline.samples) == 3
+
+
+class TestTimelineSoFar:
+    """ReceivedTimeline.so_far: the status of a body still arriving (issue #13)."""
+
+    def test_unstamped_reads_and_the_hold_until_now_are_stamped(self) -> None:
+        arrivals = iter([0, 1000, 5000])
+        timeline = wire.ReceivedTimeline(10.0, lambda: next(arrivals))
+        timeline.read(10.1, 0, 1000)    # stamped
+        timeline.read(10.12, 1000, 3000)  # within the interval: not stamped
+        status = timeline.so_far(12.0)
+        assert status.partial
+        assert status.received_bytes == 3000
+        assert status.samples == ((10.0, 0), (10.1, 1000), (10.12, 3000), (12.0, 3000))
+        assert status.arrived == ((10.0, 0), (10.1, 1000), (12.0, 5000))
+        assert timeline.samples == [(10.0, 0), (10.1, 1000)]  # unchanged: the body goes on
+
+    def test_partial_round_trips_and_answers_stay_unmarked(self) -> None:
+        status = wire.UploadAnswer(5, ((0.0, 0), (1.0, 5)), partial=True)
+        assert wire.UploadAnswer.from_json(status.to_json()) == status
+        answer = wire.UploadAnswer(5, ((0.0, 0), (1.0, 5)))
+        assert wire.FIELD_PARTIAL not in answer.to_json()
+        assert not wire.UploadAnswer.from_json(answer.to_json()).partial
+
+    def test_upload_ids(self) -> None:
+        assert wire.valid_upload_id("a1-B_2")
+        for bad in ("", "a b", "a/b", "é", "x" * (wire.UPLOAD_ID_MAX_CHARS + 1)):
+            assert not wire.valid_upload_id(bad)

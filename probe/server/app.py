@@ -18,6 +18,7 @@ from probe.server.config import ServerConfig
 from probe.server.guards import TransferSlots, json_errors, token_middleware
 from probe.server.handoff import release_held
 from probe.server.payload import RandomPayload
+from probe.server.uploadstatus import UploadRegistry
 
 
 class _ClientFaultFilter(logging.Filter):
@@ -75,6 +76,7 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     app[state.CONFIG] = config
     app[state.SLOTS] = TransferSlots(config.max_concurrent, config.max_per_client)
+    app[state.UPLOADS] = UploadRegistry()
     app.cleanup_ctx.append(_payload_ctx)
     app.on_response_prepare.append(_release_unclaimed)
     handlers.add_routes(app)

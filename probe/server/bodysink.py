@@ -110,6 +110,11 @@ class BodySink(asyncio.BufferedProtocol):
         return None if self._timeline is None else self._timeline.samples
 
     @property
+    def timeline(self) -> wire.ReceivedTimeline | None:
+        """The body's timeline, growing while it arrives (None: not sampled)."""
+        return self._timeline
+
+    @property
     def received_bytes(self) -> int:
         return self._framing.payload_bytes
 

@@ -83,12 +83,25 @@ async def download(request: web.Request) -> web.StreamResponse:
     return await send_download(request, parse_count(request, wire.PARAM_BYTES))
 
 
+def upload_id(request: web.Request, *, required: bool) -> str | None:
+    """The stream's id (``wire.PARAM_UPLOAD_ID``), or 400 if malformed (or missing)."""
+    raw = request.query.get(wire.PARAM_UPLOAD_ID)
+    if raw is None and not required:
+        return None
+    if raw is None or not wire.valid_upload_id(raw):
+        raise json_error(web.HTTPBadRequest, f"{wire.PARAM_UPLOAD_ID} must be 1-"
+                         f"{wire.UPLOAD_ID_MAX_CHARS} of [0-9A-Za-z_-], got {raw!r}", close=True)
+    return raw
+
+
 async def upload(request: web.Request) -> web.StreamResponse:
     config = request.app[state.CONFIG]
-    with request.app[state.SLOTS].hold(request):
+    with request.app[state.SLOTS].hold(request), \
+            request.app[state.UPLOADS].tracking(upload_id(request, required=False)) as track:
         try:
             intake = await consume_body(
                 request, max_bytes=config.max_transfer_bytes, max_s=config.max_transfer_s,
+                track=track,
             )
         except ConnectionError:
             # The client vanished mid-body: nobody is left to answer.
@@ -102,6 +115,14 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def upload_status(request: web.Request) -> web.Response:
+    """An upload in progress so far (``partial``), for a client whose answer is late."""
+    status = request.app[state.UPLOADS].so_far(str(upload_id(request, required=True)))
+    if status is None:
+        raise json_error(web.HTTPNotFound, "no upload in progress with this id")
+    return web.json_response(status.to_json(), headers={hdrs.CACHE_CONTROL: NO_STORE})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get(wire.PATH_HEALTH, health)
     app.router.add_get(wire.PATH_PING, ping)
@@ -109,3 +130,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(wire.PATH_DOWNLOAD, download, allow_head=False)
     app.router.add_post(wire.PATH_UPLOAD, upload)
     app.router.add_put(wire.PATH_UPLOAD, upload)
+    app.router.add_get(wire.PATH_UPLOAD_STATUS, upload_status, allow_head=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -35,9 +36,13 @@ class Intake:
 
 
 async def consume_body(
-    request: web.Request, *, max_bytes: int, max_s: float, sample: bool = True
+    request: web.Request, *, max_bytes: int, max_s: float, sample: bool = True,
+    track: Callable[[wire.ReceivedTimeline], None] | None = None,
 ) -> Intake:
     """Read the whole body (chunked or Content-Length) in large pieces, counting bytes.
+
+    ``track`` is handed the body's timeline as soon as it exists, while it still grows (the
+    status of an upload in progress, :mod:`probe.server.uploadstatus`).
 
     Raises 413 (connection closed) past ``max_bytes`` and 408 past ``max_s``; a client that
     disconnects surfaces as ``ConnectionError``.
@@ -52,10 +57,12 @@ async def consume_body(
     claimed = take_body(request)
     if claimed is not None:
         return await _consume_handed_off(request, *claimed, max_bytes=max_bytes, max_s=max_s,
-                                         sample=sample)
+                                         sample=sample, track=track)
     clock = time.monotonic
     timeline = (wire.ReceivedTimeline(clock(), socket_arrivals(request.transport))
                 if sample else None)
+    if timeline is not None and track is not None:
+        track(timeline)
     received = 0
     try:
         async with asyncio.timeout(max_s):
@@ -85,7 +92,7 @@ async def consume_body(
 
 async def _consume_handed_off(
     request: web.Request, held: bytes, framing: BodyFraming, *, max_bytes: int, max_s: float,
-    sample: bool,
+    sample: bool, track: Callable[[wire.ReceivedTimeline], None] | None,
 ) -> Intake:
     """The body read by a :class:`BodySink` on the raw transport; same answers as above."""
     transport = request.transport
@@ -93,6 +100,8 @@ async def _consume_handed_off(
         raise ConnectionResetError("client went away")
     sink = BodySink(request.protocol, framing, max_bytes=max_bytes, sample=sample,
                     arrivals=socket_arrivals(transport))
+    if sink.timeline is not None and track is not None:
+        track(sink.timeline)
     try:
         sink.attach(transport, held)
         async with asyncio.timeout(max_s):
