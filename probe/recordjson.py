@@ -70,6 +70,7 @@ def direction_details(result: DirectionResult | None) -> dict[str, Any] | None:
         "retired_at_s": result.retired_at_s,
         "counted_ahead_share": result.counted_ahead_share,
         "losses_seen": result.losses_seen,
+        "partial_streams": list(result.partial_streams),
     }
 
 
@@ -140,6 +141,7 @@ def direction_from_json(
                               (samples.get(f"{key}_arrived") or ())),
         counted_ahead_share=_optional_float(details, "counted_ahead_share"),
         losses_seen=_optional_bool(details.get("losses_seen"), "losses_seen"),
+        partial_streams=tuple(int(i) for i in details.get("partial_streams") or ()),
     )
 
 

@@ -92,3 +92,6 @@ class DirectionResult:
     # Whether a stream lost a segment (received one out of order, or retransmitted one); None
     # where the kernel does not say. Only then is a count behind its arrivals held back.
     losses_seen: bool | None = None
+    # Upload streams counted from the server's state so far, their answers being late
+    # (flag ``upload_answer_partial``, docs/measurement.md); empty: all from answers.
+    partial_streams: tuple[int, ...] = ()

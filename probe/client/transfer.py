@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from probe import wire
 from probe.client import cpuquota
 from probe.client.connect import ServerAddress, request_head
 from probe.client.download import download
+from probe.client.lateanswers import collect_answers, new_upload_id, upload_path
 from probe.client.pings import Pinger, ping_every
-from probe.client.responses import Response, check_status
+from probe.client.responses import Response
 from probe.client.retiring import UploadRetirement
 from probe.client.sampling import Sampler, any_losses, stop_outcome, stop_rule, tick_until
 from probe.client.upload import UploadStream, upload_stream
@@ -39,7 +39,8 @@ MAX_DRAIN_WAIT_S: Final = 60.0
 # Answers are awaited until the deadline plus this at the latest, so that a run ends within
 # its duration + 1.5 s (issue #13) even when a stream's last segment waits for a chain of
 # retransmission timeouts (seen once: a 2 Mbit/s upload answered 3.7 s after its deadline).
-# An answer later than that leaves the upload uncounted (null and flagged), never wrong.
+# An answer later than that leaves the upload uncounted (null and flagged), never wrong,
+# unless the server's state of that stream so far covers the window (lateanswers.py).
 ANSWER_GRACE_S: Final = 1.2
 
 
@@ -142,14 +143,19 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                   on_progress: Callable[[Progress], None] | None, *,
                   loaded: Sequence[tuple[float, float]]) -> DirectionObservation:
     loop = asyncio.get_running_loop()
-    head = request_head(address, "POST", wire.PATH_UPLOAD, token=token, extra=(
+    # Each stream named, so that a late one's state can be asked for (probe.client.lateanswers).
+    upload_ids = [new_upload_id() for _ in range(plan.streams)]
+    heads = [request_head(address, "POST", upload_path(upload_id), token=token, extra=(
         ("Transfer-Encoding", "chunked"), ("Content-Type", "application/octet-stream")))
+        for upload_id in upload_ids]
     streams = [upload_stream(address, plan.connect_timeout_s) for _ in range(plan.streams)]
     deadline = t0 + plan.duration_s
     # Streams retired on a slow line finish their body at once (probe.client.retiring).
     retiring = UploadRetirement(streams)
     try:
-        opened = await asyncio.gather(*(s.open(head) for s in streams), return_exceptions=True)
+        opened = await asyncio.gather(
+            *(s.open(head) for s, head in zip(streams, heads, strict=True)),
+            return_exceptions=True)
         for result in opened:
             if isinstance(result, BaseException):
                 raise result
@@ -189,17 +195,13 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
         # One deadline for all answers together, sized from what the sockets still hold: a
         # stream behind a deep queue answers seconds after the others, and waiting for each in
         # turn with a fixed limit dropped late answers (issue #13).
+        hard_end = deadline + ANSWER_GRACE_S
         wait_s = min(answer_wait_s([s.unacked_bytes() for s in streams],
                                    recent_rate(sampler.samples, 1.0) or 0.0, plan),
-                     max(0.0, deadline + ANSWER_GRACE_S - loop.time()))
-        done, _ = await asyncio.wait(answers, timeout=wait_s)
-        received: list[wire.UploadAnswer] = []
-        for answer in answers:
-            if answer not in done or answer.exception() is not None:
-                continue  # not counted: the figure is withheld and the record flagged
-            response = answer.result()
-            check_status(response, "an upload")
-            received.append(wire.UploadAnswer.from_json(response.json()))
+                     max(0.0, hard_end - loop.time()))
+        answered = await collect_answers(answers, upload_ids, address=address, token=token,
+                                         wait_end=loop.time() + wait_s, hard_end=hard_end)
+        received = [a for a in answered if a is not None]
     finally:
         retiring.cancel()
         for stream in streams:
@@ -216,5 +218,6 @@ async def _upload(address: ServerAddress, plan: MeasurePlan, token: str | None, 
                          if complete and all(a.arrived for a in received) else None),
         server_received_bytes=sum(a.received_bytes for a in received) if complete else None,
         server_origin_s=server_origin_s, fed_until_s=fed_until_s,
+        partial_streams=tuple(i for i, a in enumerate(received) if a.partial) if complete else (),
         stop_reason=reason, stopped_at_s=fed_until_s, rate_precision=precision,
         losses_seen=losses, streams_retired=retiring.retired, retired_at_s=retiring.at_s)

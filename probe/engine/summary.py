@@ -10,7 +10,11 @@ trips and its own CPU time. This module decides what is reported:
   figure is reported (``upload_mbps`` is null) and the record is flagged
   ``upload_not_counted``. The client's send count is never the figure: it counts what the
   kernel accepted into socket buffers, which is neither what crossed the line nor when, so it
-  can read high or low (issue #13 saw both);
+  can read high or low (issue #13 saw both). A stream whose answer came too late may be
+  counted from the server's state of it so far, if that reaches the moment the client
+  stopped feeding (:func:`~probe.engine.timelines.partials_cover`); the record then says
+  which (``partial_streams``) and is flagged ``upload_answer_partial`` (informative: the
+  figure is what the answer would have given);
 * a direction whose streams did not all last the whole duration is flagged
   ``<direction>_streams_ended_early`` (the window then ends when the first one stopped);
 * a direction whose window cannot show a steady rate (``ThroughputEstimate.steady``) is
@@ -38,7 +42,7 @@ from probe.engine.arrivals import counted_ahead_share, held_back
 from probe.engine.latency import idle_latency, loaded_latency_ms
 from probe.engine.plan import MeasurePlan
 from probe.engine.throughput import estimate_throughput
-from probe.engine.timelines import merge_stream_timelines
+from probe.engine.timelines import merge_stream_timelines, partials_cover
 from probe.errors import ProtocolViolation
 from probe.measurement import CountedAt, DirectionResult, LatencyResult, Measurement, Sample
 
@@ -56,6 +60,8 @@ CLIENT_CPU_LIMIT_SHARE: Final = 0.9
 CPU_THROTTLED_SHARE: Final = 0.3
 
 FLAG_UPLOAD_NOT_COUNTED: Final = "upload_not_counted"
+# Informative: some stream was counted from the server's state so far, its answer being late.
+FLAG_UPLOAD_ANSWER_PARTIAL: Final = "upload_answer_partial"
 # Foreign engines only (see summarise_direction): their upload figure is the client's count.
 FLAG_UPLOAD_CLIENT_COUNT: Final = "upload_counted_at_client"
 FLAG_CPU_LIMITED: Final = "client_cpu_limited"
@@ -116,6 +122,10 @@ class DirectionObservation:
     # sender retransmitted one (upload); None where the kernel does not say. Only then can
     # a count fall behind its arrivals (probe.engine.arrivals).
     losses_seen: bool | None = None
+    # Upload streams whose timeline in ``server_timelines`` is the server's state so far, not
+    # its answer (the answer was late: probe.client.lateanswers); they count only if they
+    # reach ``fed_until_s`` (:func:`probe.engine.timelines.partials_cover`).
+    partial_streams: tuple[int, ...] = ()
 
 
 def cpu_limited(obs: DirectionObservation) -> bool:
@@ -159,7 +169,12 @@ def summarise_direction(
     arrived: tuple[Sample, ...] = obs.arrived_samples
     offset_s = 0.0  # where the samples' 0 is on the direction's (the pings') clock
     transferred = samples[-1].total_bytes if samples else 0
-    if obs.server_timelines is not None:
+    # A late stream's partial timeline that stops before the window's end would shorten it
+    # to less than was measured: the upload is then not counted, as without it.
+    partial = (obs.partial_streams if partials_cover(
+        obs.server_timelines, obs.partial_streams, obs.fed_until_s, obs.server_origin_s)
+        else None)
+    if obs.server_timelines is not None and partial is not None:
         try:
             merged = merge_stream_timelines(obs.server_timelines)
         except ProtocolViolation:
@@ -195,6 +210,8 @@ def summarise_direction(
         counted = True
     elif not counted:
         flags.append(FLAG_UPLOAD_NOT_COUNTED)
+    elif partial and counted_at == "server":
+        flags.append(FLAG_UPLOAD_ANSWER_PARTIAL)
     if obs.streams_completed < planned_streams:
         flags.append(f"{name}_streams_ended_early")
     if cpu_limited(obs):
@@ -232,6 +249,7 @@ def summarise_direction(
         arrived_samples=arrived if counted else (),
         counted_ahead_share=ahead,
         losses_seen=obs.losses_seen,
+        partial_streams=partial if partial and counted_at == "server" else (),
     )
     return result, tuple(flags)
 

@@ -94,3 +94,24 @@ def _interpolate_left(times: Sequence[float], values: Sequence[float], t: float)
     if i < len(times) and times[i] == t:
         return float(values[i])
     return interpolate_count(times, values, t)
+
+
+def partials_cover(timelines: Sequence[Sequence[Sequence[float]]] | None,
+                   partial: Sequence[int], fed_until_s: float | None,
+                   server_origin_s: float) -> bool:
+    """Whether every partial timeline (by index: the server's state of a stream so far, its
+    answer being late) reaches ``fed_until_s``, when the client stopped feeding, on the
+    server's clock (its 0 at ``server_origin_s`` on the client's; the earliest first sample).
+
+    The window ends there at the latest, so up to there a partial timeline is what the answer
+    would have said. ``server_origin_s`` is taken when the heads were sent, before the server
+    stamps its first sample, so this asks for a little more than needed, never less.
+    """
+    if not partial:
+        return True
+    if timelines is None or fed_until_s is None or not all(timelines):
+        return False
+    origin_s = min(float(tl[0][0]) for tl in timelines)
+    until_s = fed_until_s - server_origin_s
+    return all(0 <= i < len(timelines) and float(timelines[i][-1][0]) - origin_s >= until_s
+               for i in partial)
