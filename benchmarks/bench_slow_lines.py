@@ -7,7 +7,9 @@ rare), and runs ``probe measure`` for
 ``--rounds`` rounds, alternating with iperf3 (``-P 4 -O 1``) for ``--iperf-rounds`` of them.
 Prints one line per round and a summary per queue: median and worst error against
 R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *unflagged*
-(the issue's target: none). Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
+(the issue's target: none), how many had no figure, and how many uploads were counted from a
+late stream's partial status (``upload_answer_partial``, docs/measurement.md "Late answers").
+Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
 
 Both hosts run cubic (``--congestion``; netlab.py says why not the machine's own BBR). For slow
 DSL-like queues use ``--router``: the shapers then sit between the hosts, as a DSLAM does, and
@@ -98,6 +100,10 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
     errors: dict[str, list[float]] = {"download": [], "upload": []}
     flagged = {"download": 0, "upload": 0}
     bad = {"download": 0, "upload": 0}
+    # Readings without a figure, and uploads counted from a late stream's partial status
+    # (flag upload_answer_partial, informative: docs/measurement.md, "Late answers").
+    missing = {"download": 0, "upload": 0}
+    partial = {"download": 0, "upload": 0}
     iperf_errors: dict[str, list[float]] = {"download": [], "upload": []}
     walls = []
     for i in range(args.rounds):
@@ -111,10 +117,15 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
                 continue
             err, flag = judge(record, name, truth)
             flagged[name] += flag
+            missing[name] += err is None
+            partial[name] += (name == "upload"
+                              and "upload_answer_partial" in record.get("flags", ()))
             if err is not None:
                 errors[name].append(err)
                 bad[name] += (abs(err) > TOLERANCE and not flag)
             shown = "null" if err is None else f"{err * 100:+.2f} %"
+            if name == "upload" and "upload_answer_partial" in record.get("flags", ()):
+                shown += " (partial status)"
             elapsed = (record.get(name) or {}).get("elapsed_s") or 0.0
             line.append(f"{name} {shown}{' FLAGGED' if flag else ''} "
                         f"({elapsed:.1f} s)")
@@ -129,8 +140,8 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
         e = errors[name]
         ie = iperf_errors[name]
         summary.append(
-            f"| {rate:g} | {queue} | {name} | {len(walls)} | "
-            f"{statistics.median(e) * 100:+.2f} % | "
+            f"| {rate:g} | {queue} | {name} | {len(walls)} | {missing[name]} | "
+            f"{partial[name]} | {statistics.median(e) * 100:+.2f} % | "
             f"{max(e, key=abs) * 100:+.2f} % | {flagged[name]} | {bad[name]} | "
             + (f"{statistics.median(ie) * 100:+.2f} % ({len(ie)})" if ie else "-")
             + f" | {max(walls):.1f} |")
@@ -182,7 +193,8 @@ def main() -> int:
         finally:
             stop_process(server)
             stop_process(iperf)
-    print_table(("Mbit/s", "queue", "dir", "rounds", "median error", "worst error", "flagged",
+    print_table(("Mbit/s", "queue", "dir", "rounds", "no figure", "from a partial status",
+                 "median error", "worst error", "flagged",
                  "outside ±2 % unflagged", "iperf3 median error (rounds)",
                  "longest run s (both dirs)"), summary)
     save_raw("slow-lines", stamp, raw)

@@ -29,8 +29,9 @@ so that any HTTP client can be pointed at a server:
                                   ``"partial": true``: what an upload in progress has received
                                   until now (its last sample stamped now); 404 for an id the
                                   server does not hold (unknown, answered, expired, or another
-                                  worker's). Lets a client count a stream whose answer is late
-                                  (issue #13); older servers answer 404 as for any path.
+                                  worker's), its body ``{"error", "id": <id>}``. Lets a client
+                                  count a stream whose answer is late (issue #13); older
+                                  servers answer 404 as for any path (no ``id`` in the body).
 LibreSpeed compatibility, at ``/`` and under ``/backend/``:
 ``garbage.php?ckSize=N`` (N MiB, 1..1024, default 4), ``empty.php`` (GET/POST, 200 empty),
 ``getIP.php`` (text, or JSON ``{"processedString", "rawIspInfo"}`` with ``isp=true``).

@@ -32,6 +32,8 @@ from probe.errors import MeasurementError
 # Asked this long before the hard bound: a fresh connection and one small request, a few
 # round trips, even on a 2 Mbit/s line whose queue the late stream no longer fills.
 STATUS_RESERVE_S: Final = 0.4
+# Questions per late stream at most, when the server runs several workers (see ask_status).
+STATUS_TRIES: Final = 8
 
 
 def new_upload_id() -> str:
@@ -46,9 +48,40 @@ def upload_path(upload_id: str) -> str:
 async def ask_status(address: ServerAddress, token: str | None, upload_id: str,
                      timeout_s: float) -> wire.UploadAnswer | None:
     """The server's partial state of one upload stream, None if it has none to give in time
-    (404 from an older server or for a stream it no longer holds, an error, a timeout)."""
-    if timeout_s <= 0:
+    (404 from an older server or for a stream it no longer holds, an error, a timeout).
+
+    Under ``probe serve --workers N`` each worker holds only its own streams, and the kernel
+    spreads connections over the workers by address and port: one question finds the right
+    worker 1 in N times. So when the first is told "not held here" by a server that has the
+    endpoint (its 404 names the id), ``STATUS_TRIES - 1`` more go at once on fresh
+    connections (99 % at 2 workers, 87 % at 4), the first partial state winning. Not all at
+    once from the start: a single server would answer each with the whole timeline so far
+    (~10 kB for 10 s), too much at once for a slow line's short queue.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    status, elsewhere = await _ask_once(address, token, upload_id, timeout_s)
+    if status is not None or not elsewhere:
+        return status
+    tries = [asyncio.ensure_future(_ask_once(address, token, upload_id, end - loop.time()))
+             for _ in range(STATUS_TRIES - 1)]
+    try:
+        for done in asyncio.as_completed(tries):
+            status, _ = await done
+            if status is not None:
+                return status
         return None
+    finally:
+        for task in tries:
+            task.cancel()
+
+
+async def _ask_once(address: ServerAddress, token: str | None, upload_id: str,
+                    timeout_s: float) -> tuple[wire.UploadAnswer | None, bool]:
+    """One question on a fresh connection: the partial state, and whether the server has the
+    endpoint but not this stream (another worker may)."""
+    if timeout_s <= 0:
+        return None, False
     head = request_head(address, "GET",
                         f"{wire.PATH_UPLOAD_STATUS}?{wire.PARAM_UPLOAD_ID}={upload_id}",
                         token=token)
@@ -57,15 +90,18 @@ async def ask_status(address: ServerAddress, token: str | None, upload_id: str,
         async with asyncio.timeout(timeout_s):
             conn = await open_connection(address, HttpConnection, timeout_s=timeout_s)
             response = await conn.request(head)
+        body = response.json()
+        if response.status == 404:
+            return None, isinstance(body, dict) and body.get(wire.PARAM_UPLOAD_ID) == upload_id
         if response.status != 200:
-            return None
-        status = wire.UploadAnswer.from_json(response.json())
+            return None, False
+        status = wire.UploadAnswer.from_json(body)
     except (OSError, TimeoutError, ValueError, MeasurementError):
-        return None  # no side channel: the stream stays missing, as without it
+        return None, False  # no side channel: the stream stays missing, as without it
     finally:
         if conn is not None:
             conn.close()
-    return status if status.partial else None
+    return (status if status.partial else None), False
 
 
 async def collect_answers(

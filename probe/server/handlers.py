@@ -117,9 +117,13 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
 async def upload_status(request: web.Request) -> web.Response:
     """An upload in progress so far (``partial``), for a client whose answer is late."""
-    status = request.app[state.UPLOADS].so_far(str(upload_id(request, required=True)))
+    wanted = str(upload_id(request, required=True))
+    status = request.app[state.UPLOADS].so_far(wanted)
     if status is None:
-        raise json_error(web.HTTPNotFound, "no upload in progress with this id")
+        # The id echoed: a client tells this from an older server's 404 (no such path) and
+        # may ask again on a fresh connection, which may reach another --workers process.
+        raise json_error(web.HTTPNotFound, "no upload in progress with this id here",
+                         fields={wire.PARAM_UPLOAD_ID: wanted})
     return web.json_response(status.to_json(), headers={hdrs.CACHE_CONTROL: NO_STORE})
 
 

@@ -8,6 +8,7 @@ upload counts only if the server's state of that stream so far reaches ``fed_unt
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,13 +16,15 @@ from aiohttp import web
 
 from probe import wire
 from probe.client import run_measurement, transfer
-from probe.client.connect import ServerAddress
+from probe.client.connect import ServerAddress, parse_server_url
+from probe.client.lateanswers import STATUS_TRIES, ask_status
 from probe.client.responses import Response
 from probe.client.upload import RawUploadStream, UploadStream, upload_stream
 from probe.engine.plan import MeasurePlan
 from probe.engine.summary import FLAG_UPLOAD_ANSWER_PARTIAL, FLAG_UPLOAD_NOT_COUNTED
 from probe.server import RunningServer, ServerConfig, handlers, start_server
 from probe.server.uploadstatus import UploadRegistry
+from tests.client.conftest import RawServer
 
 DURATION_S = 2.0
 PLAN = MeasurePlan(duration_s=DURATION_S, streams=3, directions=("up",), connect_timeout_s=1.0)
@@ -110,3 +113,45 @@ class TestLateAnswer:
         assert m.upload_mbps is None
         assert m.upload.elapsed_s is not None
         assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + 0.3
+
+
+def json_answer(status: str, body: dict[str, object]) -> bytes:
+    data = json.dumps(body).encode()
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode() + data
+
+
+class TestAskStatus:
+    """The question itself: asked again only where another worker may hold the stream."""
+
+    async def test_asked_again_when_this_worker_does_not_hold_it(
+            self, raw_server: RawServer) -> None:
+        asked: list[bytes] = []
+        partial = wire.UploadAnswer(5, ((1.0, 0), (2.0, 5)), partial=True)
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            asked.append(await reader.readuntil(b"\r\n\r\n"))
+            if len(asked) < 4:  # three other workers first
+                writer.write(json_answer("404 Not Found", {"error": "not here", "id": "abc"}))
+            else:
+                writer.write(json_answer("200 OK", partial.to_json()))
+            await writer.drain()
+            writer.close()
+
+        address = parse_server_url(await raw_server(handler))
+        assert await ask_status(address, None, "abc", 2.0) == partial
+        assert asked[0].startswith(b"GET /upload/status?id=abc HTTP/1.1")
+        assert 4 <= len(asked) <= STATUS_TRIES
+
+    async def test_an_older_server_is_asked_once(self, raw_server: RawServer) -> None:
+        asked: list[bytes] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            asked.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(json_answer("404 Not Found", {"error": "no such path"}))
+            await writer.drain()
+            writer.close()
+
+        address = parse_server_url(await raw_server(handler))
+        assert await ask_status(address, None, "abc", 2.0) is None
+        assert len(asked) == 1
