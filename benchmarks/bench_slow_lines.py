@@ -8,7 +8,7 @@ rare), and runs ``probe measure`` for
 Prints one line per round and a summary per queue: median and worst error against
 R x 1448/1514, how many readings were flagged, and how many were outside ±2 % *unflagged*
 (the issue's target: none), how many had no figure, and how many uploads were counted from a
-late stream's partial status (``upload_answer_partial``, docs/measurement.md "Late answers").
+late stream's partial status (``upload.partial_streams``, docs/measurement.md "Late answers").
 Raw records go to ``benchmarks/results/slow-lines-<stamp>.json``.
 
 Both hosts run cubic (``--congestion``; netlab.py says why not the machine's own BBR). For slow
@@ -101,7 +101,7 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
     flagged = {"download": 0, "upload": 0}
     bad = {"download": 0, "upload": 0}
     # Readings without a figure, and uploads counted from a late stream's partial status
-    # (flag upload_answer_partial, informative: docs/measurement.md, "Late answers").
+    # (upload.partial_streams, informative: docs/measurement.md, "Late answers").
     missing = {"download": 0, "upload": 0}
     partial = {"download": 0, "upload": 0}
     iperf_errors: dict[str, list[float]] = {"download": [], "upload": []}
@@ -118,13 +118,13 @@ def run_queue(the_lab: Lab, args: argparse.Namespace, rate: float, queue_s: floa
             err, flag = judge(record, name, truth)
             flagged[name] += flag
             missing[name] += err is None
-            partial[name] += (name == "upload"
-                              and "upload_answer_partial" in record.get("flags", ()))
+            from_status = bool((record.get(name) or {}).get("partial_streams"))
+            partial[name] += from_status
             if err is not None:
                 errors[name].append(err)
                 bad[name] += (abs(err) > TOLERANCE and not flag)
             shown = "null" if err is None else f"{err * 100:+.2f} %"
-            if name == "upload" and "upload_answer_partial" in record.get("flags", ()):
+            if from_status:
                 shown += " (partial status)"
             elapsed = (record.get(name) or {}).get("elapsed_s") or 0.0
             line.append(f"{name} {shown}{' FLAGGED' if flag else ''} "

@@ -93,5 +93,6 @@ class DirectionResult:
     # where the kernel does not say. Only then is a count behind its arrivals held back.
     losses_seen: bool | None = None
     # Upload streams counted from the server's state so far, their answers being late
-    # (flag ``upload_answer_partial``, docs/measurement.md); empty: all from answers.
+    # (docs/measurement.md, "Late answers"; informative, not a flag: the figure stands);
+    # empty: all from answers.
     partial_streams: tuple[int, ...] = ()

@@ -275,6 +275,9 @@ def render_summary(m: Measurement) -> str:
             lines.append(f"{'':<9} {_stopped(result)}")
         if "client_cpu_limited" in m.flags and (cpu := _cpu(result)):
             lines.append(f"{'':<9} {cpu}")
+        if result.partial_streams:
+            lines.append(f"{'':<9} {len(result.partial_streams)} stream(s) counted from the "
+                         "server's state so far: their answers came late")
         if result.streams_retired and result.retired_at_s is not None:
             lines.append(f"{'':<9} {m.streams - result.streams_retired} of {m.streams} streams "
                          f"kept from {result.retired_at_s:.1f} s: the line holds too few "

@@ -13,8 +13,8 @@ trips and its own CPU time. This module decides what is reported:
   can read high or low (issue #13 saw both). A stream whose answer came too late may be
   counted from the server's state of it so far, if that reaches the moment the client
   stopped feeding (:func:`~probe.engine.timelines.partials_cover`); the record then says
-  which (``partial_streams``) and is flagged ``upload_answer_partial`` (informative: the
-  figure is what the answer would have given);
+  which (``partial_streams``), and raises no flag: every flag makes a record no evidence
+  (probe.compliance), and the figure is what the answer would have given;
 * a direction whose streams did not all last the whole duration is flagged
   ``<direction>_streams_ended_early`` (the window then ends when the first one stopped);
 * a direction whose window cannot show a steady rate (``ThroughputEstimate.steady``) is
@@ -60,8 +60,6 @@ CLIENT_CPU_LIMIT_SHARE: Final = 0.9
 CPU_THROTTLED_SHARE: Final = 0.3
 
 FLAG_UPLOAD_NOT_COUNTED: Final = "upload_not_counted"
-# Informative: some stream was counted from the server's state so far, its answer being late.
-FLAG_UPLOAD_ANSWER_PARTIAL: Final = "upload_answer_partial"
 # Foreign engines only (see summarise_direction): their upload figure is the client's count.
 FLAG_UPLOAD_CLIENT_COUNT: Final = "upload_counted_at_client"
 FLAG_CPU_LIMITED: Final = "client_cpu_limited"
@@ -210,8 +208,6 @@ def summarise_direction(
         counted = True
     elif not counted:
         flags.append(FLAG_UPLOAD_NOT_COUNTED)
-    elif partial and counted_at == "server":
-        flags.append(FLAG_UPLOAD_ANSWER_PARTIAL)
     if obs.streams_completed < planned_streams:
         flags.append(f"{name}_streams_ended_early")
     if cpu_limited(obs):
