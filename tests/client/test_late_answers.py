@@ -28,6 +28,9 @@ from tests.client.conftest import RawServer
 
 DURATION_S = 2.0
 PLAN = MeasurePlan(duration_s=DURATION_S, streams=3, directions=("up",), connect_timeout_s=1.0)
+# Slack over the run's bound for a loaded CI machine (one took 0.36 s past it on main's runner
+# test); a run that waited for the withheld answer would take seconds more.
+SLACK_S = 0.8
 
 
 class StuckTailStream(RawUploadStream):
@@ -72,7 +75,7 @@ class TestLateAnswer:
         assert FLAG_UPLOAD_NOT_COUNTED not in m.flags
         assert m.upload.partial_streams == (0,)  # said in the record, not a voiding flag
         assert m.upload.elapsed_s is not None
-        assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + 0.3
+        assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + SLACK_S
 
     async def test_a_status_ending_before_fed_until_is_not_used(
             self, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +113,7 @@ class TestLateAnswer:
         assert m.upload_mbps is None
         assert m.upload.partial_streams == ()
         assert m.upload.elapsed_s is not None
-        assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + 0.3
+        assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + SLACK_S
 
 
 def json_answer(status: str, body: dict[str, object]) -> bytes:
