@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -55,19 +54,10 @@ def one_stuck_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transfer, "upload_stream", factory)
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    running = await start_server(ServerConfig(host="127.0.0.1", port=0))
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
 @pytest.mark.usefixtures("one_stuck_stream")
 class TestLateAnswer:
-    async def test_counted_from_the_status_and_flagged(self, server: RunningServer) -> None:
-        m = await run_measurement(PLAN, server.url)
+    async def test_counted_from_the_status_and_recorded(self, live_server: RunningServer) -> None:
+        m = await run_measurement(PLAN, live_server.url)
         assert m.upload is not None
         assert m.upload.counted_at == "server"
         assert m.upload_mbps is not None
@@ -78,7 +68,7 @@ class TestLateAnswer:
         assert m.upload.elapsed_s < DURATION_S + transfer.ANSWER_GRACE_S + SLACK_S
 
     async def test_a_status_ending_before_fed_until_is_not_used(
-            self, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+            self, live_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
         so_far = UploadRegistry.so_far
 
         def early(self: UploadRegistry, upload_id: str) -> wire.UploadAnswer | None:
@@ -91,7 +81,7 @@ class TestLateAnswer:
             return wire.UploadAnswer(kept[-1][1], kept, partial=True)
 
         monkeypatch.setattr(UploadRegistry, "so_far", early)
-        m = await run_measurement(PLAN, server.url)
+        m = await run_measurement(PLAN, live_server.url)
         assert m.upload is not None
         assert FLAG_UPLOAD_NOT_COUNTED in m.flags
         assert m.upload_mbps is None
