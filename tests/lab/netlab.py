@@ -186,6 +186,20 @@ class Lab:
     def popen(self, ns: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
         return subprocess.Popen(self.exec_argv(ns, argv), text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
 
+    @contextlib.contextmanager
+    def serving(self, ns: str, argv: Sequence[str], url: str, health_path: str
+                ) -> Iterator[str]:
+        """A server process in ``ns``, output discarded: yields ``url`` once ``health_path``
+        answers from the client's side, and stops the process on leaving."""
+        from tests.support import stop_process
+
+        proc = self.popen(ns, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.wait_http(self.client_ns, f"{url}{health_path}")
+            yield url
+        finally:
+            stop_process(proc)
+
 
 _ALLOWED_CC = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
 
@@ -231,17 +245,10 @@ def tbf_args(rate_mbps: float, *, queue_s: float | None = None,
 @contextlib.contextmanager
 def probe_server(the_lab: Lab, port: int = 8080) -> Iterator[str]:
     """``probe serve`` inside the server namespace; yields its URL as seen from the client."""
-    from tests.support import stop_process
-
-    server = the_lab.popen(the_lab.server_ns, [
-        sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://{SERVER_IP}:{port}"
-    try:
-        the_lab.wait_http(the_lab.client_ns, f"{url}/healthz")
+    with the_lab.serving(the_lab.server_ns, [
+            sys.executable, "-m", "probe", "serve", "--host", SERVER_IP, "--port", str(port)],
+            f"http://{SERVER_IP}:{port}", "/healthz") as url:
         yield url
-    finally:
-        stop_process(server)
 
 
 @contextlib.contextmanager

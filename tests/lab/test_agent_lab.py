@@ -21,7 +21,7 @@ from probe.store import SqliteStore
 from tests.agent.configkit import agent_config
 from tests.lab.netlab import Lab
 from tests.servicekit import VM_BINARY
-from tests.support import ROOT, stop_process
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.lab, pytest.mark.services, pytest.mark.slow]
 
@@ -35,17 +35,12 @@ RUNS = 2
 def lab_vm(shaped_lab: Lab, tmp_path: Path) -> Iterator[str]:
     if not Path(VM_BINARY).exists():
         pytest.skip("victoria-metrics is not installed (.ci/setup installs it)")
-    proc = shaped_lab.popen(shaped_lab.client_ns, [
-        VM_BINARY, f"-httpListenAddr=127.0.0.1:{VM_PORT}",
-        f"-storageDataPath={tmp_path / 'vm'}", "-dedup.minScrapeInterval=1ms",
-        "-retentionPeriod=100y", "-loggerLevel=ERROR"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{VM_PORT}"
-    try:
-        shaped_lab.wait_http(shaped_lab.client_ns, f"{url}/health")
+    with shaped_lab.serving(shaped_lab.client_ns, [
+            VM_BINARY, f"-httpListenAddr=127.0.0.1:{VM_PORT}",
+            f"-storageDataPath={tmp_path / 'vm'}", "-dedup.minScrapeInterval=1ms",
+            "-retentionPeriod=100y", "-loggerLevel=ERROR"],
+            f"http://127.0.0.1:{VM_PORT}", "/health") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 def _in_client(the_lab: Lab, code: str, *args: str) -> str:
